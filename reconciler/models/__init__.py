@@ -1,0 +1,1 @@
+"""Plain data models. Models import nothing from the rest of the package."""

@@ -1,0 +1,127 @@
+"""Resolved desired instance specs: what the manifests ask for, every value concrete.
+
+The manifest loader produces these; the planner, state and executor consume them. Field names
+mirror Shadeform's ``CreateRequest`` so users can read Shadeform's docs.
+
+Values that came from the environment into ``envs`` or ``registry_credentials`` (and every
+registry password) are held as :class:`pydantic.SecretStr`: they print as ``**********``,
+serialise masked, and must be revealed explicitly with ``get_secret_value()`` (only the API
+client does, when it builds a create request).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+RentalType = Literal["on_demand", "spot"]
+
+
+class SpecModel(BaseModel):
+    """Base of every resolved spec model: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Env(SpecModel):
+    name: str
+    value: str | SecretStr
+
+    @property
+    def sensitive(self) -> bool:
+        return isinstance(self.value, SecretStr)
+
+
+class PortMapping(SpecModel):
+    host_port: int = Field(ge=1, le=65535)
+    container_port: int = Field(ge=1, le=65535)
+
+
+class VolumeMountPath(SpecModel):
+    host_path: str
+    container_path: str
+
+
+class RegistryCredentials(SpecModel):
+    username: str | SecretStr | None = None
+    password: SecretStr | None = None
+
+
+class DockerConfiguration(SpecModel):
+    image: str
+    args: str | None = None
+    shared_memory_in_gb: int | None = None
+    envs: tuple[Env, ...] = ()
+    port_mappings: tuple[PortMapping, ...] = ()
+    volume_mounts: tuple[VolumeMountPath, ...] = ()
+    registry_credentials: RegistryCredentials | None = None
+
+
+class ScriptConfiguration(SpecModel):
+    base64_script: str
+
+
+class LaunchConfiguration(SpecModel):
+    type: Literal["docker", "script"]
+    docker_configuration: DockerConfiguration | None = None
+    script_configuration: ScriptConfiguration | None = None
+
+
+class Thresholds(SpecModel):
+    """``auto_delete`` and ``alert``: RFC3339 date and/or decimal dollar spend."""
+
+    date_threshold: str | None = None
+    spend_threshold: str | None = None
+
+
+class VolumeMount(SpecModel):
+    auto: bool | None = None
+
+
+class Lifecycle(SpecModel):
+    prevent_destroy: bool = False
+    create_before_destroy: bool = False
+    ignore_changes: tuple[str, ...] = ()
+
+
+class SourceLocation(SpecModel):
+    file: str
+    line: int | None = None
+
+
+class InstanceSpec(SpecModel):
+    """One desired instance, fully resolved (defaults merged, replicas expanded)."""
+
+    address: str = Field(description="Stable address: '<fleet>/<instance-name>'")
+    fleet: str
+    name: str
+    cloud: str
+    region: str
+    shade_instance_type: str
+    shade_cloud: bool
+    rental_type: RentalType = "on_demand"
+    os: str | None = None
+    template_id: str | None = None
+    launch_configuration: LaunchConfiguration | None = None
+    volume_ids: tuple[str, ...] = ()
+    ssh_key_id: str | None = None
+    auto_delete: Thresholds | None = None
+    alert: Thresholds | None = None
+    volume_mount: VolumeMount | None = None
+    tags: tuple[str, ...] = ()
+    envs: tuple[Env, ...] = ()
+    lifecycle: Lifecycle = Lifecycle()
+    source: SourceLocation | None = Field(
+        default=None, description="Where the instance was declared; not part of the diff"
+    )
+
+
+class Fleet(SpecModel):
+    """One fleet's desired state, as loaded from its manifest file."""
+
+    name: str
+    source: str = Field(description="Manifest file the fleet came from")
+    instances: tuple[InstanceSpec, ...]
+    state_dir: str | None = None
+    digest: str = Field(description="sha256 of the fleet's resolved specs (secrets fingerprinted)")

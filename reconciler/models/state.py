@@ -1,0 +1,79 @@
+"""The persisted state of one fleet (format version 1).
+
+A state carries a ``lineage`` (set once when the state is born, never changes), a ``serial``
+(grows by one on every write that changes content) and, per address, what the reconciler
+knows about the instance it manages there. Specs are stored in *comparable* form: plain JSON
+where every secret is replaced by a keyed fingerprint (``"(sensitive:hmac-sha256:…)"``),
+so a state file never holds a secret value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATE_FORMAT_VERSION = 1
+
+
+class StateModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceRecord(StateModel):
+    address: str
+    instance_id: str
+    applied_spec: dict[str, Any] = Field(
+        description="The desired spec last applied, in comparable form (secrets fingerprinted)"
+    )
+    live: dict[str, Any] | None = Field(
+        default=None, description="Last refreshed live attributes, redacted"
+    )
+    placement: dict[str, Any] | None = Field(
+        default=None, description="The offer used (cloud, region, type, rental, price)"
+    )
+    created_at: str
+    updated_at: str
+    refreshed_at: str | None = None
+
+
+class CreateIntent(StateModel):
+    """Recorded durably *before* a create is sent; resolved by its tag after any failure."""
+
+    intent_id: str
+    address: str
+    created_at: str = Field(description="RFC3339 time the intent was recorded")
+    request_sent: bool = False
+
+
+class FleetState(StateModel):
+    format_version: int = STATE_FORMAT_VERSION
+    fleet: str
+    lineage: str
+    serial: int = 0
+    fingerprint_key: str = Field(description="Hex key for HMAC fingerprints of secrets")
+    instances: dict[str, InstanceRecord] = Field(default_factory=dict)
+    intents: dict[str, CreateIntent] = Field(default_factory=dict)
+
+    def content_equal(self, other: FleetState) -> bool:
+        """True when both hold the same content, ignoring the serial."""
+        return self.model_dump(exclude={"serial"}) == other.model_dump(exclude={"serial"})
+
+
+class LockInfo(StateModel):
+    """Who holds a fleet's lock; shown to whoever is refused."""
+
+    id: str
+    fleet: str
+    user: str
+    host: str
+    pid: int
+    command: str
+    created_at: str
+    ci_run_url: str | None = None
+
+    def describe(self) -> str:
+        who = f"{self.user}@{self.host} (pid {self.pid}) since {self.created_at}: {self.command}"
+        if self.ci_run_url:
+            who += f" [{self.ci_run_url}]"
+        return f"lock {self.id} held by {who}"
