@@ -1,0 +1,87 @@
+"""What refresh saw in the live API, in our own types (the planner's third input)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FLEET_TAG = "reconciler:fleet="
+ADDRESS_TAG = "reconciler:address="
+INTENT_TAG = "reconciler:intent="
+OWNERSHIP_PREFIX = "reconciler:"
+
+
+def ownership_tags(fleet: str, address: str) -> tuple[str, str]:
+    return (f"{FLEET_TAG}{fleet}", f"{ADDRESS_TAG}{address}")
+
+
+class Health(StrEnum):
+    IN_PROGRESS = "in_progress"  # creating, pending_provider, pending
+    HEALTHY = "healthy"  # active
+    BROKEN = "broken"  # error
+    GONE = "gone"  # deleting, deleted, not found
+
+
+class LiveModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LiveInstance(LiveModel):
+    id: str
+    name: str
+    status: str
+    status_details: str | None = None
+    health: Health
+    tags: tuple[str, ...] = ()
+    observed: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Spec fields the API reported, in comparable form (user tags only)",
+    )
+    hourly_price: int | None = None
+    cost_estimate: str | None = None
+    created_at: str | None = None
+
+    def tag_value(self, prefix: str) -> str | None:
+        for tag in self.tags:
+            if tag.startswith(prefix):
+                return tag[len(prefix) :]
+        return None
+
+    @property
+    def fleet(self) -> str | None:
+        return self.tag_value(FLEET_TAG)
+
+    @property
+    def address(self) -> str | None:
+        return self.tag_value(ADDRESS_TAG)
+
+    @property
+    def preempted(self) -> bool:
+        return self.status_details == "preempted"
+
+
+class IntentResolution(StrEnum):
+    FOUND = "found"  # exactly one instance carries the intent tag: adopt it
+    ABANDONED = "abandoned"  # none found after the grace period: the create never happened
+    PENDING = "pending"  # none found yet, still inside the grace period
+    AMBIGUOUS = "ambiguous"  # more than one carries the tag: stop and report
+
+
+class ResolvedIntent(LiveModel):
+    intent_id: str
+    address: str
+    resolution: IntentResolution
+    instance_ids: tuple[str, ...] = ()
+
+
+class LiveSnapshot(LiveModel):
+    """One fleet's live view: the state's instances by id (absent = not found) and orphans."""
+
+    fleet: str
+    by_id: dict[str, LiveInstance] = Field(default_factory=dict)
+    orphans: tuple[LiveInstance, ...] = Field(
+        default=(), description="Live instances with this fleet's tag that the state lacks"
+    )
+    intents: tuple[ResolvedIntent, ...] = ()

@@ -1,0 +1,144 @@
+"""Plans: frozen data with a versioned JSON form (``PLAN_FORMAT_VERSION``).
+
+A :class:`Plan` holds one :class:`FleetPlan` per fleet; each lists :class:`Change` objects in a
+deterministic order (by address). Reasons are for people; the executor acts on ``action``,
+``instance_id`` and ``create_before_destroy`` alone. Specs appear in *comparable* form (secrets
+replaced by fingerprints), so a plan file never holds a secret value; the executor re-reads the
+desired specs from the manifests (whose digest the plan pins).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_FORMAT_VERSION = 1
+SENSITIVE_PREFIX = "(sensitive:"
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "no-op"
+    FORGET = "forget"  # the instance is already gone; only its state record is dropped
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def is_change(self) -> bool:
+        """Whether this action changes infrastructure (what -detailed-exitcode counts)."""
+        return self in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
+
+
+_SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.NOOP: " ",
+    Action.FORGET: "x",
+}
+
+
+class ReasonCode(StrEnum):
+    NEW = "new"
+    FIELD_CHANGED = "field_changed"
+    FORCES_REPLACEMENT = "forces_replacement"
+    DELETED_OUTSIDE = "deleted_outside"
+    IN_ERROR = "in_error"
+    PREEMPTED = "preempted"
+    ADOPTED_ORPHAN = "adopted_orphan"
+    DUPLICATE_ORPHAN = "duplicate_orphan"
+    REMOVED_FROM_MANIFEST = "removed_from_manifest"
+    REPLACE_REQUESTED = "replace_requested"
+    NOT_OWNED = "not_owned"
+    UNCHANGED = "unchanged"
+
+
+class Reason(PlanModel):
+    code: ReasonCode
+    message: str
+
+
+class FieldChange(PlanModel):
+    """One changed field; values are comparable-form JSON (secrets are fingerprints)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+    forces_replacement: bool = False
+    sensitive: bool = False
+
+
+class Change(PlanModel):
+    address: str
+    action: Action
+    reasons: tuple[Reason, ...] = ()
+    instance_id: str | None = Field(
+        default=None, description="The existing instance this change acts on, if any"
+    )
+    adopt: bool = Field(
+        default=False, description="Record instance_id in state (an orphan found by its tags)"
+    )
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    field_changes: tuple[FieldChange, ...] = ()
+    create_before_destroy: bool = False
+
+    @property
+    def is_change(self) -> bool:
+        """Counts for ``-detailed-exitcode``: infrastructure changes and adoptions."""
+        return self.action.is_change or self.adopt
+
+
+class Blocked(PlanModel):
+    """An address the plan will not touch until a person or a later run resolves it."""
+
+    address: str
+    message: str
+
+
+class FleetPlan(PlanModel):
+    fleet: str
+    lineage: str | None = Field(description="Lineage of the state planned from; None if no state")
+    serial: int = Field(description="Serial of the state planned from (0 if no state)")
+    manifest_digest: str
+    changes: tuple[Change, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    warnings: tuple[str, ...] = ()
+    released_intents: tuple[str, ...] = Field(
+        default=(), description="Create intents refresh resolved (adopted or abandoned)"
+    )
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+
+class Plan(PlanModel):
+    format_version: int = PLAN_FORMAT_VERSION
+    fleets: tuple[FleetPlan, ...] = ()
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    created_at: str | None = None
+    sandbox: bool = False
+
+    def count(self, action: Action) -> int:
+        return sum(f.count(action) for f in self.fleets)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(f.has_changes for f in self.fleets)
