@@ -1,0 +1,149 @@
+"""Turning HTTP failures into the project's exceptions (``reconciler.errors``).
+
+Every error names the method, the endpoint path (never a query string, host credentials or
+headers) and, when Shadeform said something, its message. The API key is scrubbed from any
+text that came from the network, in case a server echoes it back.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from pydantic import ValidationError
+
+from reconciler.errors import (
+    AmbiguousCreateError,
+    ApiError,
+    ApiValidationError,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+
+MAX_MESSAGE_CHARS = 300
+REDACTED = "[redacted]"
+
+_TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.TransportError], str], ...] = (
+    (httpx.ConnectTimeout, "timed out connecting"),
+    (httpx.ReadTimeout, "timed out waiting for the response"),
+    (httpx.WriteTimeout, "timed out sending the request"),
+    (httpx.PoolTimeout, "timed out waiting for a free connection"),
+    (httpx.ConnectError, "could not connect"),
+    (httpx.ReadError, "the connection failed while reading the response"),
+    (httpx.WriteError, "the connection failed while sending the request"),
+    (httpx.RemoteProtocolError, "the server closed the connection without a valid response"),
+    (httpx.ProxyError, "the proxy failed"),
+)
+
+
+def scrub(text: str, secret: str) -> str:
+    return text.replace(secret, REDACTED) if secret else text
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_MESSAGE_CHARS else flat[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def api_message(response: httpx.Response, *, secret: str) -> str | None:
+    """The ``error``/``message`` field of a JSON body, else a short excerpt of the text."""
+    try:
+        text = response.text
+    except (UnicodeDecodeError, LookupError):
+        return None
+    if not text.strip():
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return scrub(_shorten(value), secret)
+    return scrub(_shorten(text), secret)
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    for kind, description in _TRANSPORT_DESCRIPTIONS:
+        if isinstance(exc, kind):
+            return description
+    return "the request failed in transit"
+
+
+def attempts_note(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
+
+
+def error_for_status(
+    response: httpx.Response, *, method: str, endpoint: str, attempts: int, secret: str
+) -> ApiError:
+    """The exception for a non-success HTTP response."""
+    status = response.status_code
+    said = api_message(response, secret=secret)
+    tried = attempts_note(attempts)
+    kind: type[ApiError]
+    if status == 401:
+        kind, message = AuthError, "Shadeform rejected the API key; check SHADEFORM_API_KEY."
+    elif status == 403:
+        kind, message = AuthError, "Shadeform refused this request for the API key in use."
+    elif status == 404:
+        kind, message = NotFoundError, "Not found on Shadeform."
+    elif status in (400, 409, 422):
+        kind, message = ApiValidationError, "Shadeform rejected the request."
+    elif status == 429:
+        kind, message = RateLimitedError, f"Shadeform kept rate-limiting the client{tried}."
+    elif status >= 500:
+        kind, message = ServerError, f"Shadeform had a server error{tried}."
+    else:
+        kind, message = ApiError, f"Shadeform answered with unexpected HTTP status {status}."
+    return kind(message, status=status, method=method, endpoint=endpoint, api_message=said)
+
+
+def error_for_transport(
+    exc: httpx.TransportError, *, method: str, endpoint: str, host: str, attempts: int
+) -> TransportError:
+    return TransportError(
+        f"Could not reach Shadeform at {host}: {describe_transport_error(exc)}"
+        f"{attempts_note(attempts)}.",
+        method=method,
+        endpoint=endpoint,
+    )
+
+
+def ambiguous_create(
+    *, reason: str, method: str, endpoint: str, status: int | None, api_message: str | None
+) -> AmbiguousCreateError:
+    return AmbiguousCreateError(
+        f"The create request may have reached Shadeform but its outcome is unknown ({reason}). "
+        "Look for the instance (by its tags) before creating it again.",
+        status=status,
+        method=method,
+        endpoint=endpoint,
+        api_message=api_message,
+    )
+
+
+def unreadable_response(
+    exc: ValidationError | ValueError, *, method: str, endpoint: str, status: int
+) -> ServerError:
+    """A 2xx body that does not match the expected shape. Input values (which may hold
+    secrets such as env values) are never quoted, only field locations and reasons."""
+    if isinstance(exc, ValidationError):
+        problems = [
+            f"{'.'.join(str(part) for part in err['loc']) or '(body)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)[:5]
+        ]
+        detail = "; ".join(problems)
+    else:
+        detail = "the body is not valid JSON"
+    return ServerError(
+        f"Shadeform returned a response the client could not read ({detail}).",
+        status=status,
+        method=method,
+        endpoint=endpoint,
+    )
