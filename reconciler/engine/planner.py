@@ -59,9 +59,13 @@ def _best_orphan(orphans: list[LiveInstance]) -> LiveInstance:
 
 
 def _before_from_live(base: dict[str, Any], live: LiveInstance) -> dict[str, Any]:
-    """What exists: the applied (or desired) spec overlaid with every field the API reported."""
+    """What exists: the applied (or desired) spec overlaid with the fields the API reported.
+
+    Only fields the spec sets are overlaid, so a value Shadeform fills in by itself (say the
+    default ``os``) is not mistaken for drift.
+    """
     before = dict(base)
-    before.update(live.observed)
+    before.update({k: v for k, v in live.observed.items() if k in base})
     return before
 
 

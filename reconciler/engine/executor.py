@@ -1,0 +1,512 @@
+"""The executor: carry out a plan's actions against Shadeform, recording each result at once.
+
+Crash safety (never bill a GPU twice): before a create is sent, an intent (address, fresh id,
+time) is saved in the state and its id rides on the request as a ``reconciler:intent=`` tag;
+the returned instance id is saved the moment it arrives. An ambiguous create is resolved by
+looking for the intent's tag before anything else happens; a create is never retried blindly.
+Every action rechecks its precondition (the instance still exists and is ours) just before it
+runs, and the state is persisted after every action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from reconciler.api import ShadeformClient
+from reconciler.engine.comparable import comparable_spec
+from reconciler.engine.diff import UPDATABLE_IN_PLACE
+from reconciler.engine.events import ActionEvent, Phase, ProgressSink, ignore_progress
+from reconciler.engine.failpoints import FailPoints
+from reconciler.engine.recorder import StateRecorder
+from reconciler.errors import (
+    AmbiguousCreateError,
+    ApiError,
+    NotFoundError,
+    ReconcilerError,
+    StateError,
+)
+from reconciler.models.api import CreateRequest, Instance, Thresholds, UpdateRequest
+from reconciler.models.live import FLEET_TAG, INTENT_TAG, ownership_tags
+from reconciler.models.plan import Action, Change, FleetPlan, Plan
+from reconciler.models.spec import Fleet, InstanceSpec
+from reconciler.models.state import CreateIntent, FleetState, InstanceRecord
+
+DEFAULT_PARALLELISM = 10
+DEFAULT_WAIT_TIMEOUT = 20 * 60.0
+
+
+class ActionFailed(ReconcilerError):
+    """One action failed; the others go on (unless --fail-fast)."""
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    parallelism: int = DEFAULT_PARALLELISM
+    wait: bool = True
+    wait_timeout: float | None = None
+    """Seconds to wait for new instances; by default derived from their boot time."""
+    poll_interval: float = 2.0
+    fail_fast: bool = False
+    ambiguous_lookups: int = 3
+    ambiguous_lookup_delay: float = 1.0
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    fleet: str
+    address: str
+    action: Action
+    ok: bool
+    message: str = ""
+    instance_id: str | None = None
+
+
+@dataclass
+class ApplyReport:
+    results: list[ActionResult] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ActionResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def succeeded(self) -> list[ActionResult]:
+        return [r for r in self.results if r.ok]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Pending:
+    """A created instance to wait for."""
+
+    fleet: str
+    address: str
+    instance_id: str
+    action: Action
+
+
+class Executor:
+    def __init__(
+        self,
+        client: ShadeformClient,
+        *,
+        options: ExecutorOptions = ExecutorOptions(),
+        progress: ProgressSink = ignore_progress,
+        failpoints: FailPoints | None = None,
+        clock: Callable[[], datetime] = _now,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.progress = progress
+        self.failpoints = failpoints or FailPoints()
+        self.clock = clock
+        self.sleep = sleep
+        self._stop = False
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        plan: Plan,
+        *,
+        fleets: Mapping[str, Fleet],
+        recorders: Mapping[str, StateRecorder],
+    ) -> ApplyReport:
+        report = ApplyReport()
+        semaphore = asyncio.Semaphore(max(1, self.options.parallelism))
+        pending: list[_Pending] = []
+        tasks = []
+        for fleet_plan in plan.fleets:
+            recorder = recorders[fleet_plan.fleet]
+            specs = {s.address: s for s in fleets[fleet_plan.fleet].instances}
+            await self._release_intents(recorder, fleet_plan)
+            report.blocked.extend(f"{b.address}: {b.message}" for b in fleet_plan.blocked)
+            for change in fleet_plan.changes:
+                if change.action is Action.NOOP and not change.adopt:
+                    continue
+                tasks.append(
+                    self._run(semaphore, fleet_plan.fleet, change, specs, recorder, report, pending)
+                )
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in results:
+            if isinstance(outcome, StateError):
+                raise outcome  # the state could not be saved: stop everything, loudly
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if self.options.wait and pending:
+            await self._wait_all(pending, report)
+        report.results.sort(key=lambda r: (r.fleet, r.address, r.action.value))
+        return report
+
+    async def _release_intents(self, recorder: StateRecorder, fleet_plan: FleetPlan) -> None:
+        released = [i for i in fleet_plan.released_intents if i in recorder.state.intents]
+        if released:
+
+            def drop(draft: FleetState) -> None:
+                for intent_id in released:
+                    draft.intents.pop(intent_id, None)
+
+            await recorder.update(drop)
+
+    async def _run(
+        self,
+        semaphore: asyncio.Semaphore,
+        fleet: str,
+        change: Change,
+        specs: Mapping[str, InstanceSpec],
+        recorder: StateRecorder,
+        report: ApplyReport,
+        pending: list[_Pending],
+    ) -> None:
+        async with semaphore:
+            if self._stop:
+                report.results.append(
+                    ActionResult(
+                        fleet, change.address, change.action, False, "skipped (--fail-fast)"
+                    )
+                )
+                return
+            self._emit(change, Phase.STARTED, "")
+            try:
+                message, instance_id = await self._dispatch(fleet, change, specs, recorder, pending)
+            except StateError:
+                raise
+            except (ActionFailed, ApiError) as exc:
+                self._emit(change, Phase.FAILED, str(exc))
+                report.results.append(
+                    ActionResult(
+                        fleet, change.address, change.action, False, str(exc), change.instance_id
+                    )
+                )
+                if self.options.fail_fast:
+                    self._stop = True
+                return
+            self.failpoints.hit("action_saved")
+            self._emit(change, Phase.SUCCEEDED, message)
+            report.results.append(
+                ActionResult(fleet, change.address, change.action, True, message, instance_id)
+            )
+
+    async def _dispatch(
+        self,
+        fleet: str,
+        change: Change,
+        specs: Mapping[str, InstanceSpec],
+        recorder: StateRecorder,
+        pending: list[_Pending],
+    ) -> tuple[str, str | None]:
+        action = change.action
+        if action is Action.FORGET:
+            await self._forget(recorder, change.address, change.instance_id)
+            return "removed from state (instance already gone)", change.instance_id
+        if action is Action.DELETE:
+            assert change.instance_id
+            await self._delete(fleet, change.instance_id)
+            await self._forget(recorder, change.address, change.instance_id)
+            return f"deleted {change.instance_id}", change.instance_id
+
+        spec = specs.get(change.address)
+        if spec is None:
+            raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
+        if action is Action.CREATE:
+            new_id = await self._create(fleet, spec, recorder)
+            pending.append(_Pending(fleet, change.address, new_id, action))
+            return f"created {new_id}", new_id
+        assert change.instance_id
+        if action is Action.UPDATE or action is Action.NOOP:
+            await self._update(fleet, change, spec, recorder)
+            verb = "adopted" if action is Action.NOOP else "updated"
+            return f"{verb} {change.instance_id}", change.instance_id
+        if action is Action.REPLACE:
+            old_id = change.instance_id
+            if change.create_before_destroy:
+                await self._check_owned(fleet, old_id)
+                new_id = await self._create(fleet, spec, recorder)
+                if self.options.wait:
+                    await self._wait_one(fleet, change, new_id, recorder, old_id, spec)
+                await self._delete(fleet, old_id)
+            else:
+                await self._delete(fleet, old_id)
+                await self._forget(recorder, change.address, old_id)
+                new_id = await self._create(fleet, spec, recorder)
+                pending.append(_Pending(fleet, change.address, new_id, action))
+            return f"replaced {old_id} with {new_id}", new_id
+        raise ActionFailed(f"unknown action {action}")
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    async def _create(self, fleet: str, spec: InstanceSpec, recorder: StateRecorder) -> str:
+        intent = CreateIntent(
+            intent_id=uuid.uuid4().hex, address=spec.address, created_at=_iso(self.clock())
+        )
+        await recorder.update(lambda d: d.intents.__setitem__(intent.intent_id, intent))
+        self.failpoints.hit("intent_recorded")
+        request = CreateRequest.from_spec(
+            spec,
+            extra_tags=(*ownership_tags(fleet, spec.address), f"{INTENT_TAG}{intent.intent_id}"),
+        )
+        self.failpoints.hit("create_sent")
+        try:
+            instance_id = await self.client.create_instance(request)
+        except AmbiguousCreateError as exc:
+            found = await self._find_by_intent(intent.intent_id)
+            if found is None:
+                raise ActionFailed(
+                    f"the create may or may not have happened ({exc}); its intent "
+                    f"{intent.intent_id} stays in the state, so the next run adopts the instance "
+                    "if it appears, or releases the intent after the grace period"
+                ) from exc
+            instance_id = found
+        except ApiError as exc:
+            # Shadeform refused the request: nothing was created, so the intent can go.
+            await recorder.update(lambda d: d.intents.pop(intent.intent_id, None))
+            raise ActionFailed(f"create failed: {exc}") from exc
+        self.failpoints.hit("create_returned")
+        now = _iso(self.clock())
+
+        def record(draft: FleetState) -> None:
+            draft.instances[spec.address] = InstanceRecord(
+                address=spec.address,
+                instance_id=instance_id,
+                applied_spec=comparable_spec(spec, draft.fingerprint_key),
+                created_at=now,
+                updated_at=now,
+            )
+            draft.intents.pop(intent.intent_id, None)
+
+        await recorder.update(record)
+        self.failpoints.hit("id_recorded")
+        return instance_id
+
+    async def _find_by_intent(self, intent_id: str) -> str | None:
+        tag = f"{INTENT_TAG}{intent_id}"
+        for attempt in range(self.options.ambiguous_lookups):
+            if attempt:
+                await self.sleep(self.options.ambiguous_lookup_delay)
+            try:
+                listed = await self.client.list_instances()
+            except ApiError:
+                continue
+            matches = [i.id for i in listed if tag in i.tags and i.status != "deleted"]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ActionFailed(
+                    f"more than one instance carries intent {intent_id} ({', '.join(matches)}); "
+                    "delete the extra ones by hand"
+                )
+        return None
+
+    async def _check_owned(self, fleet: str, instance_id: str) -> Instance | None:
+        """The precondition of every action on an existing instance. None = already gone."""
+        try:
+            current = await self.client.get_instance(instance_id)
+        except NotFoundError:
+            return None
+        if current.status in ("deleting", "deleted"):
+            return None
+        if f"{FLEET_TAG}{fleet}" not in current.tags:
+            raise ActionFailed(
+                f"instance {instance_id} no longer carries the tag {FLEET_TAG}{fleet}; "
+                "the reconciler does not touch instances it does not own"
+            )
+        return current
+
+    async def _delete(self, fleet: str, instance_id: str) -> None:
+        if await self._check_owned(fleet, instance_id) is None:
+            return
+        self.failpoints.hit("delete_sent")
+        try:
+            await self.client.delete_instance(instance_id)
+        except NotFoundError:
+            return
+
+    async def _forget(self, recorder: StateRecorder, address: str, instance_id: str | None) -> None:
+        def drop(draft: FleetState) -> None:
+            record = draft.instances.get(address)
+            if record is not None and record.instance_id == instance_id:
+                del draft.instances[address]
+
+        await recorder.update(drop)
+
+    async def _update(
+        self, fleet: str, change: Change, spec: InstanceSpec, recorder: StateRecorder
+    ) -> None:
+        assert change.instance_id
+        current = await self._check_owned(fleet, change.instance_id)
+        if current is None:
+            raise ActionFailed(
+                f"instance {change.instance_id} is gone since the plan was made; plan again"
+            )
+        fields = {c.path.split(".")[0] for c in change.field_changes} & UPDATABLE_IN_PLACE
+        if fields:
+            self.failpoints.hit("update_sent")
+            await self.client.update_instance(change.instance_id, update_request(spec, fields))
+        now = _iso(self.clock())
+        instance_id = change.instance_id
+
+        def record(draft: FleetState) -> None:
+            previous = draft.instances.get(spec.address)
+            draft.instances[spec.address] = InstanceRecord(
+                address=spec.address,
+                instance_id=instance_id,
+                applied_spec=comparable_spec(spec, draft.fingerprint_key),
+                created_at=previous.created_at if previous else now,
+                updated_at=now,
+            )
+
+        await recorder.update(record)
+
+    # -- waiting -----------------------------------------------------------------------------------
+
+    def _deadline(self, instance: Instance | None) -> float:
+        if self.options.wait_timeout is not None:
+            return self.options.wait_timeout
+        boot = instance.boot_time.max_boot_in_sec if instance and instance.boot_time else None
+        return boot * 2 + 120 if boot else DEFAULT_WAIT_TIMEOUT
+
+    async def _wait_one(
+        self,
+        fleet: str,
+        change: Change,
+        new_id: str,
+        recorder: StateRecorder,
+        old_id: str,
+        spec: InstanceSpec,
+    ) -> None:
+        """create_before_destroy: the new instance must be active before the old one goes."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                current: Instance | None = await self.client.get_instance(new_id)
+            except NotFoundError:
+                current = None
+            status = current.status if current else "deleted"
+            if status == "active":
+                return
+            if status in ("error", "deleting", "deleted") or loop.time() - started > self._deadline(
+                current
+            ):
+                detail = (
+                    f" ({current.status_details})" if current and current.status_details else ""
+                )
+                # Keep the old, working instance as the address's record; drop the new one.
+                await self._restore(recorder, change, old_id)
+                if status not in ("deleting", "deleted"):
+                    await self._delete(fleet, new_id)
+                raise ActionFailed(
+                    f"new instance {new_id} did not become active (status {status}{detail}); "
+                    f"kept {old_id}"
+                )
+            self._emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}")
+            await self.sleep(self.options.poll_interval)
+
+    async def _restore(self, recorder: StateRecorder, change: Change, old_id: str) -> None:
+        previous_spec = change.before or {}
+        now = _iso(self.clock())
+
+        def restore(draft: FleetState) -> None:
+            draft.instances[change.address] = InstanceRecord(
+                address=change.address,
+                instance_id=old_id,
+                applied_spec=previous_spec,
+                created_at=now,
+                updated_at=now,
+            )
+
+        await recorder.update(restore)
+
+    async def _wait_all(self, pending: list[_Pending], report: ApplyReport) -> None:
+        """Poll the list endpoint until every new instance is active, in error, or late."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting = {p.instance_id: p for p in pending}
+        while waiting:
+            try:
+                listed = {i.id: i for i in await self.client.list_instances()}
+            except ApiError:
+                listed = None
+            if listed is not None:
+                for instance_id, item in list(waiting.items()):
+                    current = listed.get(instance_id)
+                    status = current.status if current else "missing"
+                    change_like = item.address
+                    if status == "active":
+                        del waiting[instance_id]
+                        self.progress(
+                            ActionEvent(
+                                change_like,
+                                item.action.value,
+                                Phase.PROGRESS,
+                                f"{instance_id} is active",
+                            )
+                        )
+                    elif status in ("error", "deleting", "deleted") or (
+                        loop.time() - started > self._deadline(current)
+                    ):
+                        del waiting[instance_id]
+                        detail = (
+                            f": {current.status_details}"
+                            if current and current.status_details
+                            else ""
+                        )
+                        message = (
+                            f"instance {instance_id} went to {status}{detail}"
+                            if status != "missing"
+                            and status not in ("creating", "pending", "pending_provider")
+                            else f"instance {instance_id} is not active after waiting (status {status})"
+                        )
+                        self.progress(
+                            ActionEvent(change_like, item.action.value, Phase.FAILED, message)
+                        )
+                        report.results = [
+                            r
+                            if not (
+                                r.address == item.address and r.instance_id == instance_id and r.ok
+                            )
+                            else ActionResult(
+                                r.fleet, r.address, r.action, False, message, instance_id
+                            )
+                            for r in report.results
+                        ]
+            if waiting:
+                self.progress(
+                    ActionEvent(
+                        "",
+                        "wait",
+                        Phase.PROGRESS,
+                        f"waiting for {len(waiting)} instance(s) to become active",
+                    )
+                )
+                await self.sleep(self.options.poll_interval)
+
+    def _emit(self, change: Change, phase: Phase, message: str) -> None:
+        self.progress(ActionEvent(change.address, change.action.value, phase, message))
+
+
+def update_request(spec: InstanceSpec, fields: set[str]) -> UpdateRequest:
+    """The update body for ``fields`` (a subset of UPDATABLE_IN_PLACE); ``None`` deletes."""
+    values: dict[str, object] = {}
+    if "name" in fields:
+        values["name"] = spec.name
+    if "tags" in fields:
+        values["tags"] = (*spec.tags, *ownership_tags(spec.fleet, spec.address))
+    for name in ("auto_delete", "alert"):
+        if name in fields:
+            value = getattr(spec, name)
+            values[name] = Thresholds.model_validate(value.model_dump()) if value else None
+    return UpdateRequest(**values)  # type: ignore[arg-type]
