@@ -85,3 +85,15 @@ def lock_refused(fleet: str, holder: LockInfo | None, *, waited: float) -> LockE
     else:
         message += " Wait for it to finish, or pass --lock-timeout to wait."
     return LockError(message)
+
+
+def matching_holder(fleet: str, lock_id: str, holder: LockInfo | None) -> LockInfo:
+    """``holder`` if it is the lock ``lock_id``; else the :class:`LockError` force-unlock gives."""
+    if holder is None:
+        raise LockError(f"Fleet {fleet!r} is not locked (no holder recorded); nothing to unlock.")
+    if holder.id != lock_id:
+        raise LockError(
+            f"Refusing to force-unlock fleet {fleet!r}: the lock id {lock_id} does not match "
+            f"the current {holder.describe()}."
+        )
+    return holder

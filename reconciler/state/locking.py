@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from reconciler.errors import LockError, StateError
 from reconciler.models.state import LockInfo
-from reconciler.state.holder import lock_refused
+from reconciler.state.holder import lock_refused, matching_holder
 
 POLL_INTERVAL = 0.1
 
@@ -119,15 +119,7 @@ def read_holder(path: Path) -> LockInfo | None:
 
 def force_unlock(path: Path, lock_id: str) -> None:
     """Break the lock recorded with ``lock_id`` on ``path`` (see the module docstring)."""
-    holder = read_holder(path)
-    fleet = path.stem
-    if holder is None:
-        raise LockError(f"Fleet {fleet!r} is not locked (no holder recorded); nothing to unlock.")
-    if holder.id != lock_id:
-        raise LockError(
-            f"Refusing to force-unlock fleet {fleet!r}: the lock id {lock_id} does not match "
-            f"the current {holder.describe()}."
-        )
+    holder = matching_holder(path.stem, lock_id, read_holder(path))
     fd = _open_lock_file(path)
     try:
         if _try_flock(fd):

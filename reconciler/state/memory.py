@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from reconciler.errors import LockError, StateError
 from reconciler.models.state import FleetState, LockInfo
 from reconciler.state.codec import encode_state
-from reconciler.state.holder import lock_refused, make_lock_info
+from reconciler.state.holder import lock_refused, make_lock_info, matching_holder
 from reconciler.state.store import StateStore, check_fleet_name, next_version
 
 
@@ -138,17 +138,8 @@ class MemoryStateStore:
         check_fleet_name(fleet)
         with self._changed:
             holder = self._holders.get(fleet)
-            if holder is None:
-                raise LockError(
-                    f"Fleet {fleet!r} is not locked (no holder recorded); nothing to unlock."
-                )
-            if holder.info.id != lock_id:
-                raise LockError(
-                    f"Refusing to force-unlock fleet {fleet!r}: the lock id {lock_id} does not "
-                    f"match the current {holder.info.describe()}."
-                )
-            del self._holders[fleet]
-            self._broken[lock_id] = holder
+            matching_holder(fleet, lock_id, holder.info if holder else None)
+            self._broken[lock_id] = self._holders.pop(fleet)
             self._changed.notify_all()
 
     def list_fleets(self) -> list[str]:
