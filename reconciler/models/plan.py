@@ -131,8 +131,12 @@ class FleetPlan(PlanModel):
 class Plan(PlanModel):
     format_version: int = PLAN_FORMAT_VERSION
     fleets: tuple[FleetPlan, ...] = ()
+    paths: tuple[str, ...] = Field(
+        default=(), description="Manifest paths the plan was made from (apply PLANFILE reloads them)"
+    )
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
+    destroy: bool = False
     created_at: str | None = None
     sandbox: bool = False
 
