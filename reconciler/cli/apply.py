@@ -1,0 +1,459 @@
+"""``reconciler apply``, ``destroy``, ``refresh`` and ``import``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reconciler.cli.app import AppContext, cli, pass_app
+from reconciler.cli.options import DURATION
+from reconciler.cli.plan import DEFAULT_PATHS, color_enabled, plan_options, read_plan_file
+from reconciler.cli.session import (
+    ApiTarget,
+    FleetStores,
+    api_target,
+    command_line,
+    confirm_or_abort,
+    connection_options,
+    locked_states,
+)
+from reconciler.cli.validate import load_from_cli, manifest_options
+from reconciler.engine.comparable import comparable_spec
+from reconciler.engine.executor import ApplyReport, Executor, ExecutorOptions
+from reconciler.engine.failpoints import FailPoints
+from reconciler.engine.planner import PlanOptions
+from reconciler.engine.recorder import StateRecorder
+from reconciler.engine.refresh import RefreshOptions, refresh_fleets, to_live_instance
+from reconciler.engine.workflow import check_plan_fresh, refresh_and_plan
+from reconciler.errors import ApplyError, NotFoundError, UsageError
+from reconciler.models.api import UpdateRequest
+from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
+from reconciler.models.plan import Plan
+from reconciler.models.spec import Fleet
+from reconciler.models.state import FleetState, InstanceRecord
+from reconciler.views import render_plan_human
+from reconciler.views.apply_view import LineProgress, LiveProgress, render_apply_summary
+
+FAILPOINT_ENV = "RECONCILER_FAILPOINT"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso() -> str:
+    return _now().isoformat().replace("+00:00", "Z")
+
+
+def executor_options(command):  # type: ignore[no-untyped-def]
+    command = click.option("--auto-approve", is_flag=True, help="Apply without asking.")(command)
+    command = click.option(
+        "--fail-fast", is_flag=True, help="Stop starting new actions after the first failure."
+    )(command)
+    command = click.option(
+        "--wait-timeout",
+        type=DURATION,
+        default=None,
+        metavar="DURATION",
+        help="How long to wait for new instances (default: from boot time).",
+    )(command)
+    command = click.option(
+        "--no-wait", is_flag=True, help="Do not wait for new instances to become active."
+    )(command)
+    return command
+
+
+def _looks_like_plan_file(paths: tuple[Path, ...]) -> bool:
+    if len(paths) != 1 or not paths[0].is_file():
+        return False
+    try:
+        with paths[0].open("rb") as stream:
+            head = stream.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b"reconciler-plan" in head
+
+
+def _execute(
+    target: ApiTarget,
+    plan: Plan,
+    fleets: list[Fleet],
+    stores: FleetStores,
+    states: dict[str, FleetState],
+    *,
+    parallelism: int,
+    options: ExecutorOptions,
+    color: bool,
+) -> ApplyReport:
+    recorders = {name: StateRecorder(stores.stores[name], state) for name, state in states.items()}
+    total = sum(
+        1 for f in plan.fleets for c in f.changes if c.is_change or c.action.value == "forget"
+    )
+    interactive = sys.stdout.isatty()
+    sink = LiveProgress(sys.stdout, total, color=color) if interactive else LineProgress(sys.stdout)
+
+    async def run() -> ApplyReport:
+        async with target.client(parallelism=parallelism) as client:
+            executor = Executor(
+                client,
+                options=options,
+                progress=sink,
+                failpoints=FailPoints(os.environ.get(FAILPOINT_ENV)),
+            )
+            return await executor.apply(
+                plan, fleets={f.name: f for f in fleets}, recorders=recorders
+            )
+
+    with sink:
+        report = asyncio.run(run())
+    render_apply_summary(report, sys.stdout)
+    if report.failed or report.blocked:
+        raise ApplyError(
+            f"{len(report.failed)} action(s) failed and {len(report.blocked)} address(es) were "
+            "left alone; see above. Run apply again once the cause is fixed."
+        )
+    return report
+
+
+def _plan_and_apply(
+    app: AppContext,
+    *,
+    fleets: list[Fleet],
+    paths: tuple[str, ...],
+    options: PlanOptions,
+    sandbox: bool,
+    state_dir: Path,
+    lock_timeout: float,
+    parallelism: int,
+    intent_grace: float,
+    executor_opts: ExecutorOptions,
+    auto_approve: bool,
+    question: str,
+) -> None:
+    stores = FleetStores.for_fleets(fleets, state_dir)
+    color = color_enabled(app)
+    with (
+        api_target(sandbox=sandbox, state_dir=state_dir) as target,
+        locked_states(
+            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
+        ) as states,
+    ):
+
+        async def make() -> Plan:
+            async with target.client(parallelism=parallelism) as client:
+                plan, _ = await refresh_and_plan(
+                    client,
+                    fleets,
+                    states,
+                    now=_now(),
+                    options=options,
+                    refresh_options=RefreshOptions(intent_grace_seconds=intent_grace),
+                )
+                return plan
+
+        plan = asyncio.run(make()).model_copy(update={"paths": paths, "sandbox": sandbox})
+        render_plan_human(plan, sys.stdout, color=color)
+        housekeeping = any(f.released_intents for f in plan.fleets) or any(
+            c.action.value == "forget" for f in plan.fleets for c in f.changes
+        )
+        if not plan.has_changes and not housekeeping:
+            if any(f.blocked for f in plan.fleets):
+                raise ApplyError("Some addresses are blocked; see above.")
+            return
+        if plan.has_changes:
+            confirm_or_abort(question, auto_approve=auto_approve)
+        _execute(
+            target,
+            plan,
+            fleets,
+            stores,
+            states,
+            parallelism=parallelism,
+            options=executor_opts,
+            color=color,
+        )
+
+
+def _executor_options(
+    parallelism: int, no_wait: bool, wait_timeout: float | None, fail_fast: bool
+) -> ExecutorOptions:
+    return ExecutorOptions(
+        parallelism=parallelism, wait=not no_wait, wait_timeout=wait_timeout, fail_fast=fail_fast
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@plan_options
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Replace this address even if nothing changed. Repeatable.",
+)
+@executor_options
+@pass_app
+def apply(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    replace: tuple[str, ...],
+    targets: tuple[str, ...],
+    intent_grace: float,
+    sandbox: bool,
+    parallelism: int,
+    state_dir: Path,
+    lock_timeout: float,
+    auto_approve: bool,
+    fail_fast: bool,
+    wait_timeout: float | None,
+    no_wait: bool,
+    **manifest_kwargs: object,
+) -> None:
+    """Make Shadeform match the manifests (PATHS), or apply a saved plan file exactly."""
+    opts = _executor_options(parallelism, no_wait, wait_timeout, fail_fast)
+    if _looks_like_plan_file(paths):
+        _apply_saved(
+            app,
+            paths[0],
+            sandbox=sandbox,
+            state_dir=state_dir,
+            lock_timeout=lock_timeout,
+            parallelism=parallelism,
+            options=opts,
+            manifest_kwargs=manifest_kwargs,
+        )
+        return
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, **manifest_kwargs)
+    _plan_and_apply(
+        app,
+        fleets=fleets,
+        paths=tuple(str(p) for p in chosen),
+        options=PlanOptions(targets=targets, replace=replace),
+        sandbox=sandbox,
+        state_dir=state_dir,
+        lock_timeout=lock_timeout,
+        parallelism=parallelism,
+        intent_grace=intent_grace,
+        executor_opts=opts,
+        auto_approve=auto_approve,
+        question="Apply these changes?",
+    )
+
+
+def _apply_saved(
+    app: AppContext,
+    plan_file: Path,
+    *,
+    sandbox: bool,
+    state_dir: Path,
+    lock_timeout: float,
+    parallelism: int,
+    options: ExecutorOptions,
+    manifest_kwargs: dict[str, object],
+) -> None:
+    plan = read_plan_file(plan_file)
+    if sandbox and not plan.sandbox:
+        raise UsageError(f"{plan_file} was made against the real Shadeform API, not the sandbox.")
+    if not plan.paths:
+        raise UsageError(f"{plan_file} does not record the manifests it was made from.")
+    fleets = load_from_cli(tuple(Path(p) for p in plan.paths), **manifest_kwargs)
+    planned = {f.fleet for f in plan.fleets}
+    fleets = [f for f in fleets if f.name in planned]
+    stores = FleetStores.for_fleets(fleets, state_dir)
+    with (
+        api_target(sandbox=plan.sandbox, state_dir=state_dir) as target,
+        locked_states(
+            stores, sorted(planned), timeout=lock_timeout, command=command_line()
+        ) as states,
+    ):
+        check_plan_fresh(plan, {f.name: f for f in fleets}, states)
+        _execute(
+            target,
+            plan,
+            fleets,
+            stores,
+            states,
+            parallelism=parallelism,
+            options=options,
+            color=color_enabled(app),
+        )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@plan_options
+@executor_options
+@pass_app
+def destroy(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    targets: tuple[str, ...],
+    intent_grace: float,
+    sandbox: bool,
+    parallelism: int,
+    state_dir: Path,
+    lock_timeout: float,
+    auto_approve: bool,
+    fail_fast: bool,
+    wait_timeout: float | None,
+    no_wait: bool,
+    **manifest_kwargs: object,
+) -> None:
+    """Delete every instance the fleets own (honouring lifecycle.prevent_destroy)."""
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, **manifest_kwargs)
+    _plan_and_apply(
+        app,
+        fleets=fleets,
+        paths=tuple(str(p) for p in chosen),
+        options=PlanOptions(targets=targets, destroy=True),
+        sandbox=sandbox,
+        state_dir=state_dir,
+        lock_timeout=lock_timeout,
+        parallelism=parallelism,
+        intent_grace=intent_grace,
+        executor_opts=_executor_options(parallelism, no_wait, wait_timeout, fail_fast),
+        auto_approve=auto_approve,
+        question="Destroy these instances? There is no undo.",
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@manifest_options
+@connection_options
+def refresh(
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    parallelism: int,
+    state_dir: Path,
+    lock_timeout: float,
+    **manifest_kwargs: object,
+) -> None:
+    """Record what exists now in the state, changing nothing in Shadeform."""
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, **manifest_kwargs)
+    stores = FleetStores.for_fleets(fleets, state_dir)
+    with (
+        api_target(sandbox=sandbox, state_dir=state_dir) as target,
+        locked_states(
+            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
+        ) as states,
+    ):
+
+        async def run() -> None:
+            async with target.client(parallelism=parallelism) as client:
+                snapshots = await refresh_fleets(client, states, now=_now())
+            now = _iso()
+            for name, state in states.items():
+                if state.serial == 0:
+                    continue
+                live = snapshots[name]
+                records = {}
+                for address, record in state.instances.items():
+                    seen = live.by_id.get(record.instance_id)
+                    attrs = seen.model_dump(mode="json") if seen else {"status": "not_found"}
+                    records[address] = record.model_copy(
+                        update={"live": attrs, "refreshed_at": now}
+                    )
+                stored = stores.stores[name].write(state.model_copy(update={"instances": records}))
+                gone = sum(
+                    1 for a in records.values() if a.live and a.live.get("health") in (None, "gone")
+                )
+                click.echo(
+                    f"{name}: {len(records)} instance(s) refreshed, {gone} gone, "
+                    f"{len(live.orphans)} orphan(s) found; state serial {stored.serial}."
+                )
+
+        asyncio.run(run())
+
+
+@cli.command(name="import")
+@click.argument("address")
+@click.argument("instance_id")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@manifest_options
+@connection_options
+def import_(
+    address: str,
+    instance_id: str,
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    parallelism: int,
+    state_dir: Path,
+    lock_timeout: float,
+    **manifest_kwargs: object,
+) -> None:
+    """Adopt an existing instance INSTANCE_ID as ADDRESS (fleet/name) and tag it as owned."""
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, **manifest_kwargs)
+    specs = {s.address: s for f in fleets for s in f.instances}
+    spec = specs.get(address)
+    if spec is None:
+        raise UsageError(
+            f"{address} is not declared in the manifests under {', '.join(map(str, chosen))}; "
+            "declare it first so the reconciler knows what it should look like."
+        )
+    fleet = next(f for f in fleets if f.name == spec.fleet)
+    stores = FleetStores.for_fleets([fleet], state_dir)
+    with (
+        api_target(sandbox=sandbox, state_dir=state_dir) as target,
+        locked_states(stores, [fleet.name], timeout=lock_timeout, command=command_line()) as states,
+    ):
+        state = states[fleet.name]
+        if address in state.instances:
+            raise UsageError(
+                f"{address} is already in the state (instance "
+                f"{state.instances[address].instance_id}); `reconciler state rm` it first."
+            )
+
+        async def run() -> FleetState:
+            async with target.client(parallelism=parallelism) as client:
+                try:
+                    current = await client.get_instance(instance_id)
+                except NotFoundError as exc:
+                    raise UsageError(
+                        f"Instance {instance_id} does not exist in Shadeform."
+                    ) from exc
+                other = [
+                    t
+                    for t in current.tags
+                    if t.startswith(FLEET_TAG) and t != f"{FLEET_TAG}{fleet.name}"
+                ]
+                if other:
+                    raise UsageError(
+                        f"Instance {instance_id} belongs to another fleet ({other[0]})."
+                    )
+                kept = [t for t in current.tags if not t.startswith(OWNERSHIP_PREFIX)]
+                await client.update_instance(
+                    instance_id, UpdateRequest(tags=(*kept, *ownership_tags(fleet.name, address)))
+                )
+                now = _iso()
+                record = InstanceRecord(
+                    address=address,
+                    instance_id=instance_id,
+                    applied_spec=comparable_spec(spec, state.fingerprint_key),
+                    live=to_live_instance(current).model_dump(mode="json"),
+                    created_at=now,
+                    updated_at=now,
+                )
+                instances = dict(state.instances)
+                instances[address] = record
+                return stores.stores[fleet.name].write(
+                    state.model_copy(update={"instances": instances})
+                )
+
+        stored = asyncio.run(run())
+    click.echo(
+        f"Imported {instance_id} as {address} (state serial {stored.serial}). "
+        "Run `reconciler plan` to see how it differs from the manifest."
+    )
+
+

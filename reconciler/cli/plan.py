@@ -1,0 +1,200 @@
+"""``reconciler plan`` and ``reconciler show``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reconciler.cli.app import AppContext, cli, pass_app
+from reconciler.cli.session import (
+    FleetStores,
+    api_target,
+    command_line,
+    connection_options,
+    locked_states,
+)
+from reconciler.cli.validate import load_from_cli, manifest_options
+from reconciler.engine.planner import PlanOptions
+from reconciler.engine.refresh import RefreshOptions
+from reconciler.engine.workflow import refresh_and_plan
+from reconciler.errors import UsageError
+from reconciler.models.plan import Plan
+from reconciler.models.spec import Fleet
+from reconciler.views import (
+    plan_from_json,
+    render_plan_human,
+    render_plan_json,
+    render_plan_markdown,
+)
+
+DEFAULT_PATHS = ("specs",)
+
+
+def plan_options(command):  # type: ignore[no-untyped-def]
+    """Options every planning command shares (plan, apply, destroy)."""
+    command = click.option(
+        "--intent-grace",
+        type=float,
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long an unanswered create is looked for before it is considered never made.",
+    )(command)
+    command = click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS",
+        help="Limit the plan to an address, a replica group (fleet/name) or a fleet. Repeatable.",
+    )(command)
+    return manifest_options(connection_options(command))
+
+
+def color_enabled(app: AppContext) -> bool:
+    return not app.no_color and sys.stdout.isatty()
+
+
+def make_plan(
+    fleets: list[Fleet],
+    *,
+    paths: tuple[str, ...],
+    sandbox: bool,
+    state_dir: Path,
+    lock_timeout: float,
+    parallelism: int,
+    options: PlanOptions,
+    intent_grace: float,
+) -> Plan:
+    """Lock, read state, refresh and plan; the locks are released before returning."""
+    stores = FleetStores.for_fleets(fleets, state_dir)
+    with (
+        api_target(sandbox=sandbox, state_dir=state_dir) as target,
+        locked_states(
+            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
+        ) as states,
+    ):
+
+        async def run() -> Plan:
+            async with target.client(parallelism=parallelism) as client:
+                plan, _ = await refresh_and_plan(
+                    client,
+                    fleets,
+                    states,
+                    now=datetime.now(UTC),
+                    options=options,
+                    refresh_options=RefreshOptions(intent_grace_seconds=intent_grace),
+                )
+                return plan
+
+        plan = asyncio.run(run())
+    return plan.model_copy(update={"paths": paths, "sandbox": sandbox})
+
+
+def write_plan_file(plan: Plan, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as stream:
+        render_plan_json(plan, stream)
+    tmp.replace(out)
+
+
+def render(plan: Plan, *, as_json: bool, as_markdown: bool, color: bool) -> None:
+    if as_json and as_markdown:
+        raise UsageError("Choose one of --json and --markdown.")
+    if as_json:
+        render_plan_json(plan, sys.stdout)
+    elif as_markdown:
+        render_plan_markdown(plan, sys.stdout)
+    else:
+        render_plan_human(plan, sys.stdout, color=color)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@plan_options
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Plan a replacement of this address even if nothing changed. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON plan.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print a pull-request comment.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `reconciler apply FILE`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing changes, 2 when there are changes, 1 on error.",
+)
+@pass_app
+def plan(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    replace: tuple[str, ...],
+    as_json: bool,
+    as_markdown: bool,
+    out: Path | None,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    intent_grace: float,
+    sandbox: bool,
+    parallelism: int,
+    state_dir: Path,
+    lock_timeout: float,
+    **manifest_kwargs: object,
+) -> None:
+    """Show what apply would change to make Shadeform match the manifests."""
+    app.detailed_exitcode = detailed_exitcode
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, **manifest_kwargs)
+    result = make_plan(
+        fleets,
+        paths=tuple(str(p) for p in chosen),
+        sandbox=sandbox,
+        state_dir=state_dir,
+        lock_timeout=lock_timeout,
+        parallelism=parallelism,
+        options=PlanOptions(targets=targets, replace=replace),
+        intent_grace=intent_grace,
+    )
+    render(result, as_json=as_json, as_markdown=as_markdown, color=color_enabled(app))
+    if out is not None:
+        write_plan_file(result, out)
+        click.echo(
+            f"\nSaved the plan to {out}. Apply exactly this plan with: reconciler apply {out}",
+            err=as_json or as_markdown,
+        )
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+def read_plan_file(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot read the plan file {path}: {exc.strerror}.") from exc
+    return plan_from_json(text)
+
+
+@cli.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print a pull-request comment.")
+@pass_app
+def show(app: AppContext, plan_file: Path, as_json: bool, as_markdown: bool) -> None:
+    """Render a saved plan file."""
+    render(
+        read_plan_file(plan_file),
+        as_json=as_json,
+        as_markdown=as_markdown,
+        color=color_enabled(app),
+    )

@@ -1,0 +1,102 @@
+"""How an apply looks: live progress (rich on a terminal, timestamped lines in CI) and its summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from reconciler.engine.events import ActionEvent, Phase
+from reconciler.engine.executor import ApplyReport
+from reconciler.models.plan import Action
+
+_PAST = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.REPLACE: "replaced",
+    Action.DELETE: "deleted",
+    Action.NOOP: "adopted",
+    Action.FORGET: "forgotten",
+}
+
+
+class LineProgress:
+    """Plain, timestamped lines: what CI logs should show."""
+
+    def __init__(self, stream: TextIO, clock: Callable[[], datetime] | None = None) -> None:
+        self.stream = stream
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def __call__(self, event: ActionEvent) -> None:
+        stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        subject = f"{event.address}: " if event.address else ""
+        detail = f": {event.message}" if event.message else ""
+        self.stream.write(f"{stamp} {subject}{event.action} {event.phase.value}{detail}\n")
+        self.stream.flush()
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LiveProgress:
+    """A rich progress bar with finished actions printed above it (interactive terminals)."""
+
+    def __init__(self, stream: TextIO, total: int, *, color: bool) -> None:
+        self.console = Console(file=stream, force_terminal=True, no_color=not color, highlight=False)
+        self.progress = Progress(
+            TextColumn("[bold]Applying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=self.console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("", total=total)
+
+    def __call__(self, event: ActionEvent) -> None:
+        if event.phase is Phase.SUCCEEDED:
+            self.progress.console.print(f"[green]✓[/] {event.address}: {event.message}")
+            self.progress.advance(self.task)
+        elif event.phase is Phase.FAILED:
+            self.progress.console.print(f"[red]✗[/] {event.address}: {event.message}")
+            if event.action != "create" or "went to" not in event.message:
+                self.progress.advance(self.task)
+        elif event.phase is Phase.PROGRESS:
+            self.progress.update(self.task, description=event.message)
+
+    def __enter__(self) -> LiveProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def render_apply_summary(report: ApplyReport, stream: TextIO) -> None:
+    done = Counter(r.action for r in report.succeeded)
+    parts = [
+        f"{done[action]} {_PAST[action]}"
+        for action in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
+    ]
+    for action in (Action.NOOP, Action.FORGET):
+        if done[action]:
+            parts.append(f"{done[action]} {_PAST[action]}")
+    failed = report.failed
+    head = "Apply complete" if not failed and not report.blocked else "Apply finished with problems"
+    stream.write(f"\n{head}: {', '.join(parts)}.\n")
+    if failed:
+        stream.write(f"\n{len(failed)} action(s) failed:\n")
+        for result in failed:
+            stream.write(f"  {result.action.value} {result.address}: {result.message}\n")
+    if report.blocked:
+        stream.write(f"\n{len(report.blocked)} address(es) left alone:\n")
+        for line in report.blocked:
+            stream.write(f"  {line}\n")
