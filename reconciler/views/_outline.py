@@ -1,0 +1,136 @@
+"""What every text view says about a plan: counts, which changes to list, and per change a
+title and detail lines. The human and Markdown views only lay these out and style them.
+
+Each piece is built by its own small function (``summarize``, ``change_title``,
+``change_details``) so a later figure, such as a $/hour cost, is one more field or line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from reconciler.models.plan import Action, Change, FieldChange, ReasonCode
+from reconciler.views._values import clean_text, format_value, key_fields
+
+# Reasons that only restate a field change; when the field changes are listed they say it better.
+_FIELD_REASONS = frozenset({ReasonCode.FIELD_CHANGED, ReasonCode.FORCES_REPLACEMENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts of one fleet or a whole plan."""
+
+    create: int = 0
+    update: int = 0
+    replace: int = 0
+    delete: int = 0
+    forget: int = 0
+    adopt: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """Same rule as ``Plan.has_changes``: infrastructure changes or adoptions."""
+        return bool(self.create or self.update or self.replace or self.delete or self.adopt)
+
+    def __add__(self, other: Summary) -> Summary:
+        return Summary(
+            create=self.create + other.create,
+            update=self.update + other.update,
+            replace=self.replace + other.replace,
+            delete=self.delete + other.delete,
+            forget=self.forget + other.forget,
+            adopt=self.adopt + other.adopt,
+        )
+
+    def plan_line(self) -> str:
+        return (
+            f"{self.create} to create, {self.update} to update, "
+            f"{self.replace} to replace, {self.delete} to delete"
+        )
+
+    def state_only_line(self) -> str | None:
+        """Changes to the state alone (adoptions, forgotten records), or None if there are none."""
+        parts = []
+        if self.adopt:
+            parts.append(f"{self.adopt} instance{'s' if self.adopt != 1 else ''} to adopt")
+        if self.forget:
+            parts.append(f"{self.forget} state record{'s' if self.forget != 1 else ''} to forget")
+        return ", ".join(parts) if parts else None
+
+
+def summarize(changes: Iterable[Change]) -> Summary:
+    counts = dict.fromkeys(("create", "update", "replace", "delete", "forget"), 0)
+    adopt = 0
+    for change in changes:
+        if change.action is not Action.NOOP:
+            counts[change.action.value] += 1
+        adopt += change.adopt
+    return Summary(adopt=adopt, **counts)
+
+
+def is_listed(change: Change) -> bool:
+    """Whether a view lists the change: everything but plain no-ops (adoptions are listed)."""
+    return change.action is not Action.NOOP or change.adopt
+
+
+def change_title(change: Change) -> str:
+    """``inference/vllm-1 [i-2] (create before destroy)``: address, instance and notes."""
+    title = clean_text(change.address)
+    if change.instance_id is not None:
+        instance = clean_text(change.instance_id)
+        title += f" (adopt {instance})" if change.adopt else f" [{instance}]"
+    if change.action is Action.REPLACE and change.create_before_destroy:
+        title += " (create before destroy)"
+    if change.action is Action.FORGET:
+        title += " (already gone; removed from state)"
+    return title
+
+
+class LineKind(Enum):
+    REASON = "reason"
+    FIELD = "field"
+
+
+@dataclass(frozen=True, slots=True)
+class DetailLine:
+    kind: LineKind
+    text: str
+    forces_replacement: bool = False
+
+
+def _aligned(pairs: list[tuple[str, str]]) -> list[str]:
+    width = max((len(key) for key, _ in pairs), default=0)
+    return [f"{key + ':':<{width + 1}} {value}" for key, value in pairs]
+
+
+def field_change_line(change: FieldChange) -> tuple[str, str]:
+    """(path, ``before -> after  # notes``) for one changed field."""
+    before, after = format_value(change.before), format_value(change.after)
+    notes = []
+    if change.forces_replacement:
+        notes.append("forces replacement")
+    if change.sensitive and before == after:
+        notes.append("sensitive value changed")
+    text = f"{before} -> {after}"
+    if notes:
+        text += "  # " + "; ".join(notes)
+    return clean_text(change.path), text
+
+
+def change_details(change: Change) -> list[DetailLine]:
+    """Reasons (as ``# ...`` comments), then key fields (creates, deletes) or field changes."""
+    lines = [
+        DetailLine(LineKind.REASON, "# " + clean_text(reason.message))
+        for reason in change.reasons
+        if not (change.field_changes and reason.code in _FIELD_REASONS)
+    ]
+    if change.action is Action.CREATE and change.after is not None:
+        lines += [DetailLine(LineKind.FIELD, t) for t in _aligned(key_fields(change.after))]
+    elif change.action is Action.DELETE and change.before is not None:
+        lines += [DetailLine(LineKind.FIELD, t) for t in _aligned(key_fields(change.before))]
+    pairs = [field_change_line(fc) for fc in change.field_changes]
+    for fc, text in zip(change.field_changes, _aligned(pairs), strict=True):
+        lines.append(DetailLine(LineKind.FIELD, text, forces_replacement=fc.forces_replacement))
+    return lines

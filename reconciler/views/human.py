@@ -1,0 +1,154 @@
+"""The Terraform-like terminal view of a plan.
+
+::
+
+    Fleet inference:
+
+      + inference/vllm-0
+          # new instance
+          name:              "vllm-0"
+          cloud/region/type: hyperstack/canada-1/A6000
+
+    -/+ inference/vllm-1 [i-2] (create before destroy)
+          shade_instance_type: "A6000" -> "H100"  # forces replacement
+
+    Plan: 1 to create, 0 to update, 1 to replace, 0 to delete.
+
+Colour (green ``+``, yellow ``~``, magenta ``-/+``, red ``-``) only when asked for. rich supplies
+the escape codes for each style once; lines are assembled as plain strings because laying out
+tens of thousands of lines through a rich ``Console`` takes seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TextIO
+
+from rich.color import ColorSystem
+from rich.style import Style
+
+from reconciler.models.plan import Action, Change, FleetPlan, Plan
+from reconciler.views._outline import (
+    LineKind,
+    Summary,
+    change_details,
+    change_title,
+    is_listed,
+    summarize,
+)
+from reconciler.views._values import clean_text
+
+NO_CHANGES = "No changes. Your fleets match the manifests."
+
+_ACTION_STYLES = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "magenta",
+    Action.DELETE: "red",
+    Action.FORGET: "dim",
+    Action.NOOP: "cyan",
+}
+_DETAIL_INDENT = " " * 6
+
+
+class _Painter:
+    """Wraps text in ANSI styles when colour is on; returns it untouched when off."""
+
+    def __init__(self, color: bool) -> None:
+        self._codes: dict[str, tuple[str, str]] = {}
+        self._color = color
+
+    def __call__(self, text: str, style: str) -> str:
+        if not self._color or not text:
+            return text
+        codes = self._codes.get(style)
+        if codes is None:
+            rendered = Style.parse(style).render("\0", color_system=ColorSystem.STANDARD)
+            start, _, end = rendered.partition("\0")
+            codes = self._codes[style] = (start, end)
+        return f"{codes[0]}{text}{codes[1]}"
+
+
+def _change_lines(change: Change, paint: _Painter) -> Iterator[str]:
+    symbol = f"{change.action.symbol:>3}"
+    yield f"{paint(symbol, _ACTION_STYLES[change.action])} {paint(change_title(change), 'bold')}"
+    for line in change_details(change):
+        if line.kind is LineKind.FIELD and line.forces_replacement:
+            text, sep, note = line.text.rpartition("  # ")
+            if sep:
+                yield f"{_DETAIL_INDENT}{text}{sep}{paint(note, 'red')}"
+            else:
+                yield _DETAIL_INDENT + line.text
+        elif line.kind is LineKind.REASON:
+            yield _DETAIL_INDENT + paint(line.text, "dim")
+        else:
+            yield _DETAIL_INDENT + line.text
+
+
+def _fleet_lines(fleet: FleetPlan, paint: _Painter) -> Iterator[str]:
+    listed = [c for c in fleet.changes if is_listed(c)]
+    name = clean_text(fleet.fleet)
+    if not listed:
+        yield f"{paint('Fleet ' + name, 'bold')}: no changes."
+        yield ""
+        return
+    yield paint(f"Fleet {name}:", "bold")
+    yield ""
+    for change in listed:
+        yield from _change_lines(change, paint)
+        yield ""
+
+
+def _preamble(plan: Plan) -> Iterator[str]:
+    if plan.sandbox:
+        yield "Sandbox: planned against Shadeform's sandbox; nothing here launches real machines."
+    if plan.destroy:
+        yield "Destroy plan: every instance the selected fleets own is to be deleted."
+    if plan.targets:
+        yield "Targeted plan: only " + ", ".join(clean_text(t) for t in plan.targets)
+    if plan.replace:
+        yield "Replacement requested: " + ", ".join(clean_text(r) for r in plan.replace)
+    if plan.sandbox or plan.destroy or plan.targets or plan.replace:
+        yield ""
+
+
+def _notices(plan: Plan, paint: _Painter) -> Iterator[str]:
+    blocked = [b for f in plan.fleets for b in f.blocked]
+    if blocked:
+        yield paint("Blocked (left alone until resolved):", "bold red")
+        for item in blocked:
+            yield f"  {clean_text(item.address)}: {clean_text(item.message)}"
+        yield ""
+    prefix_fleet = len(plan.fleets) > 1
+    warnings = [
+        (clean_text(f.fleet) + ": " if prefix_fleet else "") + clean_text(w)
+        for f in plan.fleets
+        for w in f.warnings
+    ]
+    if warnings:
+        yield paint("Warnings:", "bold yellow")
+        for warning in warnings:
+            yield "  " + warning
+        yield ""
+
+
+def summary_lines(summary: Summary) -> list[str]:
+    """The closing lines: state-only changes, then Terraform's one-line summary."""
+    lines = []
+    state_only = summary.state_only_line()
+    if state_only:
+        lines.append(f"State only: {state_only}.")
+    lines.append(f"Plan: {summary.plan_line()}." if summary.has_changes else NO_CHANGES)
+    return lines
+
+
+def render_plan_human(plan: Plan, stream: TextIO, *, color: bool) -> None:
+    """Write ``plan`` for a terminal; ``color=False`` writes no escape sequences at all."""
+    paint = _Painter(color)
+    stream.write("".join(line + "\n" for line in _preamble(plan)))
+    summary = Summary()
+    for fleet in plan.fleets:
+        summary += summarize(fleet.changes)
+        stream.write("".join(line + "\n" for line in _fleet_lines(fleet, paint)))
+    stream.write("".join(line + "\n" for line in _notices(plan, paint)))
+    stream.write("".join(paint(line, "bold") + "\n" for line in summary_lines(summary)))

@@ -1,0 +1,177 @@
+"""The plan as a pull-request comment: title, summary table, notices, then per fleet a
+collapsed ``<details>`` block with the changes in a ``diff`` code block.
+
+The comment is kept under ``max_chars`` (GitHub refuses comments over 65,536 characters): the
+title and table always appear; notices and changes are added while they fit, then a note says
+how many changes were left out. User-controlled text is escaped for where it lands: Markdown
+text, inline code, HTML (``<summary>``) or a fenced block whose fence outruns any backticks in it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from reconciler.models.plan import Change, FleetPlan, Plan
+from reconciler.views._outline import Summary, change_details, change_title, is_listed, summarize
+from reconciler.views._values import clean_text
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&!@])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_text(text: str) -> str:
+    """Plain text safe anywhere in Markdown (including table cells): specials backslashed."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", clean_text(text))
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+
+
+def md_code(text: str) -> str:
+    """Inline code that survives backticks in ``text``."""
+    text = clean_text(text)
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _change_block(change: Change) -> str:
+    lines = [f"{change.action.symbol.strip() or ' '} {change_title(change)}"]
+    lines += ["    " + line.text for line in change_details(change)]
+    return "\n".join(lines) + "\n"
+
+
+def _title(plan: Plan, summary: Summary) -> str:
+    what = f"{summary.plan_line()}" if summary.has_changes else "no changes"
+    title = f"### Reconciler plan: {what}"
+    if plan.destroy:
+        title += " (destroy)"
+    if plan.sandbox:
+        title += " (sandbox)"
+    lines = [title, ""]
+    if plan.targets:
+        lines += ["Targeted plan: only " + ", ".join(md_code(t) for t in plan.targets), ""]
+    if plan.replace:
+        lines += ["Replacement requested: " + ", ".join(md_code(r) for r in plan.replace), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _table(fleets: list[tuple[FleetPlan, Summary]], total: Summary) -> str:
+    rows = ["| Fleet | Create | Update | Replace | Delete |", "| --- | ---: | ---: | ---: | ---: |"]
+
+    def row(name: str, s: Summary) -> str:
+        return f"| {name} | {s.create} | {s.update} | {s.replace} | {s.delete} |"
+
+    rows += [row(md_text(f.fleet), s) for f, s in fleets]
+    if len(fleets) > 1:
+        rows.append(row("**Total**", total))
+    state_only = total.state_only_line()
+    if state_only:
+        rows += ["", f"State only: {state_only}."]
+    return "\n".join(rows) + "\n\n"
+
+
+def _notice_items(plan: Plan) -> list[tuple[str, str]]:
+    """(section heading, list item) for every blocked address and warning, blocked first."""
+    items = [
+        (
+            "**Blocked** (left alone until resolved):",
+            f"- {md_code(b.address)}: {md_text(b.message)}",
+        )
+        for f in plan.fleets
+        for b in f.blocked
+    ]
+    prefix = len(plan.fleets) > 1
+    items += [
+        ("**Warnings:**", f"- {md_code(f.fleet) + ': ' if prefix else ''}{md_text(w)}")
+        for f in plan.fleets
+        for w in f.warnings
+    ]
+    return items
+
+
+def truncation_note(changes: int, notices: int) -> str:
+    extra = f" and {notices} more blocked/warning notes" if notices else ""
+    return (
+        f"… output truncated: {changes} more changes{extra}; "
+        "run `reconciler plan` locally for the full plan\n"
+    )
+
+
+@dataclass
+class _Comment:
+    limit: int
+    parts: list[str] = field(default_factory=list)
+    used: int = 0
+
+    def fits(self, *texts: str, reserve: int = 0) -> bool:
+        return self.used + sum(len(t) for t in texts) + reserve <= self.limit
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.used += len(text)
+
+
+def _details(fleet: FleetPlan, summary: Summary, blocks: list[str]) -> tuple[str, str]:
+    """Opening and closing text of a fleet's collapsed block."""
+    fence = "`" * max(3, 1 + max(_longest_backtick_run(b) for b in blocks))
+    what = summary.plan_line() if summary.has_changes else "state only"
+    opening = (
+        f"<details><summary>{html.escape(clean_text(fleet.fleet))}: {what}</summary>\n\n"
+        f"{fence}diff\n"
+    )
+    return opening, f"{fence}\n\n</details>\n\n"
+
+
+def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000) -> None:
+    """Write a compact PR comment for ``plan``, at most ``max_chars`` characters long
+    (unless the title and summary table alone are longer)."""
+    fleets = [(f, summarize(f.changes)) for f in plan.fleets]
+    total = sum((s for _, s in fleets), Summary())
+    listed = [[c for c in f.changes if is_listed(c)] for f in plan.fleets]
+    notices = _notice_items(plan)
+    left_changes, left_notices = sum(len(changes) for changes in listed), len(notices)
+    # Room for the note plus the blank lines that close the notice sections.
+    reserve = len(truncation_note(left_changes, left_notices)) + 8
+
+    comment = _Comment(max_chars)
+    comment.add(_title(plan, total))
+    comment.add(_table(fleets, total))
+    truncated = False
+    heading = None
+    for item_heading, item in notices:
+        text = (f"{item_heading}\n\n" if item_heading != heading else "") + item + "\n"
+        if not comment.fits(text, reserve=reserve):
+            truncated = True
+            break
+        if item_heading != heading and heading is not None:
+            comment.add("\n")
+        heading = item_heading
+        comment.add(text)
+        left_notices -= 1
+    if heading is not None:
+        comment.add("\n")
+
+    for (fleet, summary), changes in zip(fleets, listed, strict=True):
+        if truncated or not changes:
+            continue
+        blocks = [_change_block(c) for c in changes]
+        opening, closing = _details(fleet, summary, blocks)
+        if not comment.fits(opening, blocks[0], closing, reserve=reserve):
+            truncated = True
+            break
+        comment.add(opening)
+        for block in blocks:
+            if not comment.fits(block, closing, reserve=reserve):
+                truncated = True
+                break
+            comment.add(block)
+            left_changes -= 1
+        comment.add(closing)
+    if truncated:
+        comment.add(truncation_note(left_changes, left_notices))
+    stream.write("".join(comment.parts))
