@@ -51,7 +51,7 @@ class FleetState(StateModel):
     fleet: str
     lineage: str
     serial: int = 0
-    fingerprint_key: str = Field(description="Hex key for HMAC fingerprints of secrets")
+    fingerprint_key: str = Field(description="Hex key for HMAC fingerprints of secrets", repr=False)
     instances: dict[str, InstanceRecord] = Field(default_factory=dict)
     intents: dict[str, CreateIntent] = Field(default_factory=dict)
 

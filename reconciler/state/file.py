@@ -69,7 +69,7 @@ class FileStateStore:
         self._now = now
         self._upgrades = upgrades
         self._emergency_fallback_dir = emergency_fallback_dir
-        self._held: dict[str, locking.HeldFileLock] = {}
+        self._held: dict[str, locking.HeldFileLock] = {}  # by lock id
 
     def __repr__(self) -> str:
         return f"FileStateStore({str(self.state_dir)!r})"
@@ -112,9 +112,7 @@ class FileStateStore:
     def write(self, state: FleetState) -> FleetState:
         fleet = state.fleet
         path = self.state_path(fleet)
-        held = self._held.get(fleet)
-        if held is not None:
-            held.check_intact()
+        self._check_own_locks(fleet)
         self._ensure_dir()
         with self._write_lock(fleet):
             persisted = next_version(self.read(fleet), state)
@@ -125,18 +123,15 @@ class FileStateStore:
 
     def write_emergency_copy(self, state: FleetState) -> Path:
         stamp = self._now().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{state.fleet}{EMERGENCY_MARK}{stamp}{STATE_SUFFIX}"
         data = encode_state(state).encode("utf-8")
         fallback = self._emergency_fallback_dir or Path(tempfile.gettempdir())
         errors: list[str] = []
         for directory in (self.state_dir, fallback):
-            target = directory / name
             try:
-                _write_new_file(target, data)
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                return _write_unique_file(directory, f"{state.fleet}{EMERGENCY_MARK}{stamp}", data)
             except OSError as exc:
-                errors.append(f"{target}: {exc.strerror or exc}")
-                continue
-            return target
+                errors.append(f"{directory}: {exc.strerror or exc}")
         raise StateError(
             f"Could not save an emergency copy of fleet {state.fleet!r}'s state anywhere "
             f"({'; '.join(errors)})."
@@ -152,11 +147,11 @@ class FileStateStore:
         held = locking.acquire(
             path, info, timeout=max(timeout, 0.0), clock=self._clock, sleep=self._sleep
         )
-        self._held[fleet] = held
+        self._held[info.id] = held
         try:
             yield info
         finally:
-            del self._held[fleet]
+            del self._held[info.id]
             held.release()
 
     def lock_holder(self, fleet: str) -> LockInfo | None:
@@ -166,6 +161,12 @@ class FileStateStore:
         locking.force_unlock(self.lock_path(fleet), lock_id)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _check_own_locks(self, fleet: str) -> None:
+        """Refuse to write if every lock this store holds on ``fleet`` was force-unlocked."""
+        held = [lock for lock in list(self._held.values()) if lock.info.fleet == fleet]
+        if held and not any(lock.is_intact() for lock in held):
+            held[0].check_intact()
 
     def _ensure_dir(self) -> None:
         try:
@@ -220,14 +221,32 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _write_unique_file(directory: Path, stem: str, data: bytes) -> Path:
+    """Write ``<stem>.json`` in ``directory``, or ``<stem>-2.json``... if that exists."""
+    for attempt in range(1, 100):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        path = directory / f"{stem}{suffix}{STATE_SUFFIX}"
+        try:
+            _write_new_file(path, data)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"too many files named {stem}*{STATE_SUFFIX}")
+
+
 def _keep_backup(path: Path, backup: Path) -> None:
     """Make ``backup`` the current content of ``path`` without ever touching ``path``."""
     staging = backup.with_name(f".{backup.name}.tmp-{secrets.token_hex(6)}")
     try:
-        os.link(path, staging)  # the state file is never modified in place, so this is a snapshot
+        try:
+            os.link(path, staging)  # the state file is never modified in place: a snapshot
+        except OSError:
+            _write_new_file(staging, path.read_bytes())  # file systems without hard links
+        os.replace(staging, backup)
     except OSError:
-        _write_new_file(staging, path.read_bytes())  # file systems without hard links
-    os.replace(staging, backup)
+        with contextlib.suppress(OSError):
+            staging.unlink()
+        raise
 
 
 def _fsync_dir(directory: Path) -> None:

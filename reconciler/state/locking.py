@@ -52,9 +52,13 @@ class HeldFileLock:
     fd: int
     info: LockInfo
 
+    def is_intact(self) -> bool:
+        """False once a force-unlock removed the file this lock is held on."""
+        return _same_file(self.fd, self.path)
+
     def check_intact(self) -> None:
         """Raise :class:`LockError` if a force-unlock broke this lock since we took it."""
-        if not _same_file(self.fd, self.path):
+        if not self.is_intact():
             raise LockError(
                 f"The lock {self.info.id} on fleet {self.info.fleet!r} was force-unlocked "
                 "while this run held it, so it no longer owns the state; nothing more was "
