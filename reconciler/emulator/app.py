@@ -86,9 +86,15 @@ async def read_body(request: Request, model: type[_Model]) -> _Model:
 class ApiGuard:
     """Authentication and fault injection around every API handler."""
 
-    def __init__(self, api_key: str, injector: FaultInjector) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        injector: FaultInjector,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._api_key = api_key.encode()
         self._injector = injector
+        self._sleep = sleep
 
     def authorized(self, request: Request) -> bool:
         given = request.headers.get(API_KEY_HEADER, "").encode()
@@ -104,7 +110,7 @@ class ApiGuard:
             faults = injector.resolve(endpoint)
             delay = injector.latency_seconds(faults)
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             if not self.authorized(request):
                 return self.unauthorized()
             wait = injector.retry_after(faults)
@@ -127,7 +133,7 @@ class ApiGuard:
                 return Response(b"", status_code=502)
             hang = injector.hang_seconds(faults)
             if hang is not None:
-                await asyncio.sleep(hang)
+                await self._sleep(hang)
             return response
 
         return guarded

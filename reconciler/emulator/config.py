@@ -13,8 +13,9 @@ path glob alone (``/v1/volumes*``). The first key that matches wins; every field
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -105,7 +106,8 @@ class EmulatorConfig:
     """Everything an :class:`~reconciler.emulator.Emulator` needs to start.
 
     ``clock`` returns seconds since the epoch (``time.time`` by default); pass a fake to
-    drive the instance lifecycle by hand. ``capacity`` is applied at every start (over
+    drive the instance lifecycle by hand; ``sleep`` (``asyncio.sleep`` by default) is how
+    injected latency and hangs wait, so tests can record them instead of waiting. ``capacity`` is applied at every start (over
     what a data file remembers). With ``boot_seconds=0`` instances are active at
     once; with ``delete_seconds=0`` a deleted instance is gone at once.
 
@@ -120,6 +122,7 @@ class EmulatorConfig:
     data_file: Path | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
     clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
     capacity: tuple[CapacitySetting, ...] = ()
 
     def __post_init__(self) -> None:
@@ -131,3 +134,7 @@ class EmulatorConfig:
     def now(self) -> Callable[[], float]:
         """The clock to use: the injected one or the system clock."""
         return self.clock or _system_clock
+
+    def sleeper(self) -> Callable[[float], Awaitable[None]]:
+        """How injected latency and hangs wait: the injected coroutine or asyncio.sleep."""
+        return self.sleep or asyncio.sleep

@@ -56,7 +56,7 @@ class Emulator:
         )
         for setting in self.config.capacity:
             self._cloud.set_capacity(setting)
-        guard = ApiGuard(self.config.api_key, self._injector)
+        guard = ApiGuard(self.config.api_key, self._injector, self.config.sleeper())
         self.app: Starlette = build_app(
             api_routes(ApiHandlers(self._cloud, self._injector), guard)
             + admin_routes(AdminHandlers(self._cloud, self._injector), guard)
