@@ -1,4 +1,5 @@
 """Imports every command module so that each registers itself on the ``cli`` group."""
 
 # Each module below does ``@cli.command(...)``; keep this list sorted.
+from reconciler.cli import emulator  # noqa: F401
 from reconciler.cli import state  # noqa: F401
