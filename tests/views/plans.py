@@ -1,0 +1,220 @@
+"""Plans for the view tests: one realistic plan with every action, and synthetic ones."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from reconciler.engine.planner import PlanOptions, plan_fleet
+from reconciler.models.live import Health, IntentResolution, ResolvedIntent
+from reconciler.models.plan import (
+    Action,
+    Blocked,
+    Change,
+    FieldChange,
+    FleetPlan,
+    Plan,
+    Reason,
+    ReasonCode,
+)
+from reconciler.models.spec import DockerConfiguration, LaunchConfiguration, Lifecycle
+
+from ..engine.factories import fleet, live, record, secret_env, snapshot, spec, state
+
+SECRET = "hf_rawSECRETvalue-DO-NOT-PRINT"
+OTHER_SECRET = "hf_anotherSECRET-DO-NOT-PRINT"
+FINGERPRINT_DIGEST = "0123456789abcdef"  # the fingerprint hypothesis plants in spec values
+
+
+def docker(image: str, token: str) -> LaunchConfiguration:
+    return LaunchConfiguration(
+        type="docker",
+        docker_configuration=DockerConfiguration(image=image, envs=(secret_env(token),)),
+    )
+
+
+def every_action_fleet() -> FleetPlan:
+    """A planner-made fleet plan with every action, an adoption, a block and a warning.
+
+    vllm-0 create (with a secret env), vllm-1 update (tags), vllm-2 replace (type, create
+    before destroy), vllm-3 delete, vllm-4 forget, vllm-5 replace (only the secret changed),
+    vllm-6 adopted no-op, vllm-7 unchanged no-op, vllm-8 blocked, vllm-9 replace (in error).
+    """
+    created = spec("vllm-0", launch_configuration=docker("vllm/vllm-openai:v0.6", SECRET))
+    upd_old, upd_new = spec("vllm-1"), spec("vllm-1", tags=("team-ml", "prod"))
+    rep_old = spec("vllm-2")
+    rep_new = spec(
+        "vllm-2", shade_instance_type="H100", lifecycle=Lifecycle(create_before_destroy=True)
+    )
+    deleted, forgotten = spec("vllm-3"), spec("vllm-4")
+    sec_old = spec("vllm-5", launch_configuration=docker("vllm/vllm-openai:v0.6", SECRET))
+    sec_new = spec("vllm-5", launch_configuration=docker("vllm/vllm-openai:v0.6", OTHER_SECRET))
+    adopted, unchanged, blocked, broken = (
+        spec("vllm-6"),
+        spec("vllm-7"),
+        spec("vllm-8"),
+        spec("vllm-9"),
+    )
+    stray = live(spec("stray"), "i-99", owned=False, extra_tags=("reconciler:fleet=inference",))
+    return plan_fleet(
+        fleet(created, upd_new, rep_new, sec_new, adopted, unchanged, blocked, broken),
+        state(
+            record(upd_old, "i-1"),
+            record(rep_old, "i-2"),
+            record(deleted, "i-3"),
+            record(forgotten, "i-4"),
+            record(sec_old, "i-5"),
+            record(unchanged, "i-7"),
+            record(broken, "i-9"),
+        ),
+        snapshot(
+            live(upd_old, "i-1"),
+            live(rep_old, "i-2"),
+            live(deleted, "i-3"),
+            live(sec_old, "i-5"),
+            live(unchanged, "i-7"),
+            live(broken, "i-9", health=Health.BROKEN, status_details="GPU fell off the bus"),
+            orphans=(live(adopted, "i-6"), stray),
+            intents=(
+                ResolvedIntent(
+                    intent_id="t-8", address="inference/vllm-8", resolution=IntentResolution.PENDING
+                ),
+            ),
+        ),
+        PlanOptions(),
+    )
+
+
+def sample_plan() -> Plan:
+    return Plan(
+        fleets=(every_action_fleet(),),
+        paths=("fleets/",),
+        created_at="2026-11-27T10:00:00Z",
+    )
+
+
+def quiet_plan() -> Plan:
+    """Only unchanged no-ops: nothing to do."""
+    s = spec()
+    fp = plan_fleet(fleet(s), state(record(s, "i-1")), snapshot(live(s, "i-1")))
+    return Plan(fleets=(fp,))
+
+
+def synthetic_change(i: int) -> Change:
+    """A cheap, planner-free change (for large plans); cycles through the actions."""
+    address = f"inference/vllm-{i:05d}"
+    action = [Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP][i % 5]
+    after = {
+        "name": f"vllm-{i:05d}",
+        "cloud": "hyperstack",
+        "region": "canada-1",
+        "shade_instance_type": "A6000",
+        "tags": ["team-ml"],
+    }
+    if action is Action.CREATE:
+        return Change(
+            address=address,
+            action=action,
+            after=after,
+            reasons=(Reason(code=ReasonCode.NEW, message="new instance"),),
+        )
+    before = {**after, "shade_instance_type": "H100" if action is Action.REPLACE else "A6000"}
+    changes = (
+        (
+            FieldChange(
+                path="shade_instance_type", before="H100", after="A6000", forces_replacement=True
+            ),
+        )
+        if action is Action.REPLACE
+        else (FieldChange(path="tags", before=["a"], after=["team-ml"]),)
+        if action is Action.UPDATE
+        else ()
+    )
+    return Change(
+        address=address,
+        action=action,
+        instance_id=f"i-{i}",
+        before=before,
+        after=None if action is Action.DELETE else after,
+        field_changes=changes,
+        reasons=(Reason(code=ReasonCode.FIELD_CHANGED, message="changed"),),
+    )
+
+
+def large_plan(count: int, *, fleets: int = 1) -> Plan:
+    per = count // fleets
+    return Plan(
+        fleets=tuple(
+            FleetPlan(
+                fleet=f"fleet-{f}",
+                lineage="lineage-1",
+                serial=3,
+                manifest_digest="d" * 64,
+                changes=tuple(synthetic_change(i) for i in range(f * per, (f + 1) * per)),
+            )
+            for f in range(fleets)
+        )
+    )
+
+
+# -- hypothesis strategies ----------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.just(f"(sensitive:{FINGERPRINT_DIGEST})"),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+specs = st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+texts = st.text(max_size=20)
+
+changes = st.builds(
+    Change,
+    address=texts,
+    action=st.sampled_from(Action),
+    reasons=st.lists(
+        st.builds(Reason, code=st.sampled_from(ReasonCode), message=texts), max_size=2
+    ).map(tuple),
+    instance_id=st.none() | texts,
+    adopt=st.booleans(),
+    before=specs,
+    after=specs,
+    field_changes=st.lists(
+        st.builds(
+            FieldChange,
+            path=texts,
+            before=json_values,
+            after=json_values,
+            forces_replacement=st.booleans(),
+            sensitive=st.booleans(),
+        ),
+        max_size=3,
+    ).map(tuple),
+    create_before_destroy=st.booleans(),
+)
+fleet_plans = st.builds(
+    FleetPlan,
+    fleet=texts,
+    lineage=st.none() | texts,
+    serial=st.integers(min_value=0, max_value=10**6),
+    manifest_digest=texts,
+    changes=st.lists(changes, max_size=4).map(tuple),
+    blocked=st.lists(st.builds(Blocked, address=texts, message=texts), max_size=2).map(tuple),
+    warnings=st.lists(texts, max_size=2).map(tuple),
+    released_intents=st.lists(texts, max_size=2).map(tuple),
+)
+plans = st.builds(
+    Plan,
+    fleets=st.lists(fleet_plans, max_size=3).map(tuple),
+    paths=st.lists(texts, max_size=2).map(tuple),
+    targets=st.lists(texts, max_size=2).map(tuple),
+    replace=st.lists(texts, max_size=2).map(tuple),
+    destroy=st.booleans(),
+    created_at=st.none() | texts,
+    sandbox=st.booleans(),
+)

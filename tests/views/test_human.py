@@ -1,0 +1,234 @@
+"""The terminal view: Terraform-like lines per action, sections, summary, colour, secrets."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given, settings
+
+from reconciler.models.plan import Action, Change, FleetPlan, Plan
+from reconciler.views import render_plan_human
+
+from .plans import (
+    FINGERPRINT_DIGEST,
+    OTHER_SECRET,
+    SECRET,
+    large_plan,
+    plans,
+    quiet_plan,
+    sample_plan,
+)
+
+
+def render(plan: Plan, *, color: bool = False) -> str:
+    out = io.StringIO()
+    render_plan_human(plan, out, color=color)
+    return out.getvalue()
+
+
+def block_of(text: str, header: str) -> list[str]:
+    """The detail lines under a change header, up to the blank line that ends them."""
+    lines = text.splitlines()
+    start = lines.index(header) + 1
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_each_action_has_its_terraform_header():
+    lines = render(sample_plan()).splitlines()
+    for header in (
+        "  + inference/vllm-0",
+        "  ~ inference/vllm-1 [i-1]",
+        "-/+ inference/vllm-2 [i-2] (create before destroy)",
+        "  - inference/vllm-3 [i-3]",
+        "  x inference/vllm-4 [i-4] (already gone; removed from state)",
+        "-/+ inference/vllm-9 [i-9]",
+        "    inference/vllm-6 (adopt i-6)",
+    ):
+        assert header in lines
+
+
+def test_unchanged_noops_are_not_listed():
+    text = render(sample_plan())
+    assert "vllm-7" not in text
+    assert "up to date" not in text
+
+
+def test_create_shows_key_fields_of_after():
+    text = render(sample_plan())
+    assert block_of(text, "  + inference/vllm-0") == [
+        "      # new instance",
+        '      name:              "vllm-0"',
+        "      cloud/region/type: hyperstack/canada-1/A6000",
+        '      rental_type:       "on_demand"',
+        '      image:             "vllm/vllm-openai:v0.6"',
+        '      tags:              ["team-ml"]',
+    ]
+
+
+def test_field_changes_show_before_after_and_forced_replacement():
+    text = render(sample_plan())
+    assert block_of(text, "  ~ inference/vllm-1 [i-1]") == [
+        '      tags: ["team-ml"] -> ["team-ml", "prod"]'
+    ]
+    assert block_of(text, "-/+ inference/vllm-2 [i-2] (create before destroy)") == [
+        '      shade_instance_type: "A6000" -> "H100"  # forces replacement'
+    ]
+
+
+def test_reasons_without_field_changes_are_shown():
+    text = render(sample_plan())
+    assert block_of(text, "-/+ inference/vllm-9 [i-9]") == [
+        "      # instance is in error: GPU fell off the bus"
+    ]
+    assert "      # removed from the manifest" in block_of(text, "  - inference/vllm-3 [i-3]")
+
+
+def test_secrets_never_appear_and_fingerprints_print_as_sensitive():
+    text = render(sample_plan(), color=True) + render(sample_plan())
+    assert SECRET not in text and OTHER_SECRET not in text
+    assert "(sensitive:" not in text
+    changed = block_of(render(sample_plan()), "-/+ inference/vllm-5 [i-5]")
+    assert changed == [
+        "      launch_configuration.docker_configuration.envs: "
+        '[{"name": "HF_TOKEN", "value": (sensitive)}] -> '
+        '[{"name": "HF_TOKEN", "value": (sensitive)}]  # forces replacement; sensitive value changed'
+    ]
+
+
+def test_blocked_and_warnings_have_their_own_sections():
+    lines = render(sample_plan()).splitlines()
+    blocked = lines.index("Blocked (left alone until resolved):")
+    assert lines[blocked + 1].startswith("  inference/vllm-8: a create sent earlier (intent t-8)")
+    warnings = lines.index("Warnings:")
+    assert lines[warnings + 1].startswith("  instance i-99 (stray) carries fleet inference's tag")
+
+
+def test_summary_line_counts_each_action():
+    lines = render(sample_plan()).splitlines()
+    assert lines[-2:] == [
+        "State only: 1 instance to adopt, 1 state record to forget.",
+        "Plan: 1 to create, 1 to update, 3 to replace, 1 to delete.",
+    ]
+
+
+def test_nothing_to_do_says_no_changes():
+    text = render(quiet_plan())
+    assert text.splitlines()[-1] == "No changes. Your fleets match the manifests."
+    assert "Plan:" not in text
+    assert render(Plan()) == "No changes. Your fleets match the manifests.\n"
+
+
+def test_adoption_alone_is_a_change():
+    change = Change(address="f/a", action=Action.NOOP, instance_id="i-1", adopt=True)
+    plan = Plan(
+        fleets=(
+            FleetPlan(fleet="f", lineage=None, serial=0, manifest_digest="d", changes=(change,)),
+        )
+    )
+    assert (
+        render(plan).splitlines()[-1]
+        == "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete."
+    )
+
+
+def test_plan_options_are_stated_up_front():
+    plan = sample_plan().model_copy(
+        update={
+            "sandbox": True,
+            "destroy": True,
+            "targets": ("inference/vllm",),
+            "replace": ("inference/vllm-2",),
+        }
+    )
+    head = render(plan).split("Fleet inference:")[0]
+    assert "sandbox" in head
+    assert "Destroy plan" in head
+    assert "Targeted plan: only inference/vllm" in head
+    assert "Replacement requested: inference/vllm-2" in head
+
+
+def test_without_color_there_are_no_escape_codes():
+    assert "\x1b" not in render(sample_plan(), color=False)
+
+
+def test_with_color_symbols_are_coloured_by_action():
+    text = render(sample_plan(), color=True)
+    assert "\x1b[32m  +\x1b[0m" in text  # green create
+    assert "\x1b[33m  ~\x1b[0m" in text  # yellow update
+    assert "\x1b[35m-/+\x1b[0m" in text  # magenta replace
+    assert "\x1b[31m  -\x1b[0m" in text  # red delete
+
+
+def test_user_text_cannot_inject_escape_codes_or_lines():
+    fleet = FleetPlan(
+        fleet="inference",
+        lineage=None,
+        serial=0,
+        manifest_digest="d",
+        changes=(
+            Change(
+                address="inference/\x1b[2Jevil\nx",
+                action=Action.CREATE,
+                after={"name": "a\x1b[31mb"},
+            ),
+        ),
+        warnings=("status says \x1b]0;pwned\x07 and\nnew line",),
+    )
+    text = render(Plan(fleets=(fleet,)))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "  + inference/\\x1b[2Jevil\\x0ax" in text.splitlines()
+    assert "  status says \\x1b]0;pwned\\x07 and\\x0anew line" in text.splitlines()
+
+
+def test_long_lines_are_not_wrapped():
+    fleet = FleetPlan(
+        fleet="inference",
+        lineage=None,
+        serial=0,
+        manifest_digest="d",
+        changes=(
+            Change(address="inference/a", action=Action.CREATE, after={"tags": ["t" * 50] * 10}),
+        ),
+    )
+    line = next(x for x in render(Plan(fleets=(fleet,))).splitlines() if "tags:" in x)
+    assert line.count('"' + "t" * 50 + '"') == 10
+
+
+def test_long_strings_are_shortened_with_their_length():
+    fleet = FleetPlan(
+        fleet="inference",
+        lineage=None,
+        serial=0,
+        manifest_digest="d",
+        changes=(
+            Change(
+                address="inference/a",
+                action=Action.CREATE,
+                after={
+                    "launch_configuration": {
+                        "type": "script",
+                        "script_configuration": {"base64_script": "QUJD" * 1000},
+                    }
+                },
+            ),
+        ),
+    )
+    assert "      script: (base64, 4000 characters)" in render(Plan(fleets=(fleet,))).splitlines()
+
+
+def test_large_plan_lists_every_change():
+    text = render(large_plan(2000, fleets=2))
+    assert text.count("\n-/+ ") == 400 and text.count("\n  + ") == 400
+    assert (
+        text.splitlines()[-1]
+        == "Plan: 400 to create, 400 to update, 400 to replace, 400 to delete."
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans)
+def test_any_plan_renders_without_escapes_or_fingerprints(plan):
+    text = render(plan)
+    assert "\x1b" not in text
+    assert FINGERPRINT_DIGEST not in text
