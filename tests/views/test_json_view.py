@@ -1,0 +1,205 @@
+"""The versioned JSON plan: documented shape, summary, exact round trip, refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+from reconciler.errors import UsageError
+from reconciler.models.plan import Blocked, Change, FieldChange, FleetPlan, Plan, Reason
+from reconciler.views import plan_from_json, plan_to_json_dict, render_plan_json
+
+from .plans import OTHER_SECRET, SECRET, large_plan, plans, quiet_plan, sample_plan
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
+
+
+def as_text(plan: Plan) -> str:
+    out = io.StringIO()
+    render_plan_json(plan, out)
+    return out.getvalue()
+
+
+def test_top_level_shape_and_order():
+    data = plan_to_json_dict(sample_plan())
+    assert list(data) == [
+        "format_version",
+        "kind",
+        "paths",
+        "targets",
+        "replace",
+        "destroy",
+        "created_at",
+        "sandbox",
+        "summary",
+        "fleets",
+    ]
+    assert data["format_version"] == 1 and data["kind"] == "reconciler-plan"
+    assert data["paths"] == ["fleets/"]
+    assert data["created_at"] == "2026-11-27T10:00:00Z"
+
+
+def test_summary_counts_changes_per_fleet_and_overall():
+    data = plan_to_json_dict(sample_plan())
+    expected = {"create": 1, "update": 1, "replace": 3, "delete": 1, "has_changes": True}
+    assert data["summary"] == expected
+    assert data["fleets"][0]["summary"] == expected
+    assert plan_to_json_dict(quiet_plan())["summary"] == {
+        "create": 0,
+        "update": 0,
+        "replace": 0,
+        "delete": 0,
+        "has_changes": False,
+    }
+
+
+def test_changes_carry_every_field():
+    fleet = plan_to_json_dict(sample_plan())["fleets"][0]
+    assert list(fleet) == [
+        "fleet",
+        "lineage",
+        "serial",
+        "manifest_digest",
+        "summary",
+        "changes",
+        "blocked",
+        "warnings",
+        "released_intents",
+    ]
+    replace = next(c for c in fleet["changes"] if c["address"] == "inference/vllm-2")
+    assert replace == {
+        "address": "inference/vllm-2",
+        "action": "replace",
+        "reasons": [
+            {
+                "code": "forces_replacement",
+                "message": "shade_instance_type changed (forces replacement)",
+            }
+        ],
+        "instance_id": "i-2",
+        "adopt": False,
+        "before": replace["before"],
+        "after": replace["after"],
+        "field_changes": [
+            {
+                "path": "shade_instance_type",
+                "before": "A6000",
+                "after": "H100",
+                "forces_replacement": True,
+                "sensitive": False,
+            }
+        ],
+        "create_before_destroy": True,
+    }
+    assert replace["before"]["shade_instance_type"] == "A6000"
+    assert replace["after"]["shade_instance_type"] == "H100"
+    assert fleet["blocked"] == [
+        {"address": "inference/vllm-8", "message": fleet["blocked"][0]["message"]}
+    ]
+    assert fleet["warnings"] and fleet["released_intents"] == []
+
+
+def _model_fields(model: type) -> set[str]:
+    return set(model.model_fields)  # type: ignore[attr-defined]
+
+
+def test_every_model_field_is_in_the_json_and_documented():
+    data = plan_to_json_dict(sample_plan())
+    fleet = data["fleets"][0]
+    change = fleet["changes"][0]
+    assert _model_fields(Plan) <= set(data)
+    assert _model_fields(FleetPlan) <= set(fleet)
+    assert _model_fields(Change) <= set(change)
+    assert _model_fields(Reason) <= set(change["reasons"][0])
+    assert _model_fields(Blocked) <= set(fleet["blocked"][0])
+    doc = DOC.read_text(encoding="utf-8")
+    keys = set(data) | set(fleet) | set(change) | set(data["summary"])
+    keys |= _model_fields(FieldChange) | _model_fields(Reason) | _model_fields(Blocked)
+    undocumented = sorted(k for k in keys if f"| `{k}` |" not in doc)
+    assert not undocumented, f"add these fields to {DOC.name}: {undocumented}"
+
+
+def test_output_is_indented_json_with_a_trailing_newline():
+    text = as_text(sample_plan())
+    assert text.endswith("}\n")
+    assert text.startswith('{\n  "format_version": 1,\n  "kind": "reconciler-plan",')
+    assert json.loads(text) == plan_to_json_dict(sample_plan())
+
+
+def test_round_trip_is_exact():
+    plan = sample_plan().model_copy(
+        update={"sandbox": True, "targets": ("inference",), "replace": ("inference/vllm-2",)}
+    )
+    assert plan_from_json(as_text(plan)) == plan
+
+
+def test_large_plan_round_trips():
+    plan = large_plan(3000, fleets=3)
+    assert plan_from_json(as_text(plan)) == plan
+
+
+@settings(max_examples=80, deadline=None)
+@given(plans)
+def test_any_plan_round_trips(plan):
+    assert plan_from_json(as_text(plan)) == plan
+
+
+def test_fingerprints_are_kept_but_secrets_never_appear():
+    text = as_text(sample_plan())
+    assert SECRET not in text and OTHER_SECRET not in text
+    assert '"value": "(sensitive:' in text
+
+
+def test_summary_is_ignored_when_reading():
+    data = plan_to_json_dict(sample_plan())
+    data["summary"]["create"] = 99
+    data["fleets"][0]["summary"]["delete"] = 99
+    assert plan_from_json(json.dumps(data)) == sample_plan()
+
+
+def _error(text: str, **kw: str) -> UsageError:
+    with pytest.raises(UsageError) as info:
+        plan_from_json(text, **kw)
+    assert info.value.exit_code == 64
+    return info.value
+
+
+def test_refuses_other_kinds():
+    data = plan_to_json_dict(sample_plan()) | {"kind": "terraform-plan"}
+    message = str(_error(json.dumps(data), source="plan.json"))
+    assert message.startswith("plan.json is not a plan this reconciler can read")
+    assert '"terraform-plan"' in message and '"reconciler-plan"' in message
+    assert "kind" in str(_error(json.dumps({"format_version": 1})))
+
+
+def test_refuses_newer_format_versions():
+    data = plan_to_json_dict(sample_plan()) | {"format_version": 2}
+    message = str(_error(json.dumps(data)))
+    assert "format_version 2" in message and "upgrade the reconciler" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "invalid JSON at line 1, column 2"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"kind": "reconciler-plan", "format_version": "1"}', "positive integer"),
+        ('{"kind": "reconciler-plan", "format_version": 0}', "positive integer"),
+        (
+            '{"kind": "reconciler-plan", "format_version": 1, "fleets": [{"fleet": "f"}]}',
+            "fleets.0.lineage: Field required (and 2 more problems)",
+        ),
+        (
+            '{"kind": "reconciler-plan", "format_version": 1, "extra": true}',
+            "extra: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_refuses_malformed_plans_with_one_clear_line(text, problem):
+    message = str(_error(text))
+    assert problem in message
+    assert "\n" not in message and "Traceback" not in message
