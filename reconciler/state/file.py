@@ -2,17 +2,18 @@
 
 Layout of the state directory::
 
-    <fleet>.json                 the state (mode 0600)
-    <fleet>.json.backup          the previous version (a hard link to the old file)
-    <fleet>.lock                 the lock file (see ``locking.py``)
-    .<fleet>.json.write-lock     held only for the instant of a compare-and-swap
-    .<fleet>.json.tmp-*          a write in progress (left behind only by a crash)
+    <fleet>.json                   the state (mode 0600)
+    <fleet>.json.backup            the previous version (a hard link to the old file)
+    <fleet>.lock                   the lock file (see ``locking.py``)
+    .<fleet>.json.write-lock       held only for the instant of a compare-and-swap
+    .<fleet>.json.tmp-*            a write in progress (a crash leaves it; the next writer
+                                   removes it)
     <fleet>.emergency-<time>.json  copies saved when a write failed
 
-A write never modifies a state file in place: the new version goes to a temp file in the
-same directory (flushed and fsynced), the current file is hard-linked to the backup name
-(so a valid state file exists at every instant), then ``os.replace`` swaps the new file in
-and the directory is fsynced. A kill at any moment leaves the old or the new version.
+Writes go through :func:`atomic.replace_with_backup`: a kill at any moment leaves the old or
+the new version. The store remembers the last version it read or wrote (keyed by the file's
+inode, size and mtime), so an apply that saves after every resource does not re-read and
+re-validate the whole file each time.
 
 Example::
 
@@ -27,25 +28,36 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import StateError
 from reconciler.models.state import FleetState, LockInfo
-from reconciler.state import locking
-from reconciler.state.codec import decode_state, encode_state
+from reconciler.state import atomic, locking
+from reconciler.state.codec import decode_state, encode_document, encode_state
 from reconciler.state.holder import make_lock_info
-from reconciler.state.store import check_fleet_name, is_fleet_name, next_version
+from reconciler.state.store import check_fleet_name, check_write, is_fleet_name
 from reconciler.state.upgrade import UPGRADES, Upgrade
 
 STATE_SUFFIX = ".json"
 BACKUP_SUFFIX = ".json.backup"
 LOCK_SUFFIX = ".lock"
 EMERGENCY_MARK = ".emergency-"
+
+Signature = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A stored version as the store last saw it; ``document`` is in the current format."""
+
+    signature: Signature
+    document: dict[str, Any]
 
 
 class FileStateStore:
@@ -70,11 +82,10 @@ class FileStateStore:
         self._upgrades = upgrades
         self._emergency_fallback_dir = emergency_fallback_dir
         self._held: dict[str, locking.HeldFileLock] = {}  # by lock id
+        self._snapshots: dict[str, _Snapshot] = {}  # by fleet
 
     def __repr__(self) -> str:
         return f"FileStateStore({str(self.state_dir)!r})"
-
-    # -- paths -------------------------------------------------------------------------
 
     def state_path(self, fleet: str) -> Path:
         check_fleet_name(fleet)
@@ -88,26 +99,11 @@ class FileStateStore:
         check_fleet_name(fleet)
         return self.state_dir / f"{fleet}{LOCK_SUFFIX}"
 
-    # -- reading -----------------------------------------------------------------------
+    # -- states ------------------------------------------------------------------------
 
     def read(self, fleet: str) -> FleetState | None:
-        path = self.state_path(fleet)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"Cannot read the state file {path}: {exc.strerror}.") from exc
-        return decode_state(data, fleet=fleet, where=str(path), upgrades=self._upgrades)
-
-    def list_fleets(self) -> list[str]:
-        try:
-            candidates = sorted(self.state_dir.glob(f"*{STATE_SUFFIX}"))
-        except OSError as exc:
-            raise StateError(f"Cannot list the state directory {self.state_dir}: {exc}.") from exc
-        return [path.name[: -len(STATE_SUFFIX)] for path in candidates if _is_state_file(path)]
-
-    # -- writing -----------------------------------------------------------------------
+        loaded = self._load(fleet)
+        return loaded[0] if loaded else None
 
     def write(self, state: FleetState) -> FleetState:
         fleet = state.fleet
@@ -115,11 +111,29 @@ class FileStateStore:
         self._check_own_locks(fleet)
         self._ensure_dir()
         with self._write_lock(fleet):
-            persisted = next_version(self.read(fleet), state)
-            if persisted is None:
+            if fleet not in self._snapshots:  # first write of this fleet by this store
+                atomic.remove_temp_files(path)
+            stored = self._stored_snapshot(fleet)
+            check_write(
+                state,
+                stored_serial=stored.document["serial"] if stored else None,
+                stored_lineage=stored.document["lineage"] if stored else None,
+            )
+            document = state.model_dump(mode="json")
+            if stored is not None and _same_content(document, stored.document):
                 return state
-            self._replace(path, self.backup_path(fleet), encode_state(persisted).encode("utf-8"))
-        return persisted
+            document["serial"] = state.serial + 1
+            try:
+                atomic.replace_with_backup(path, self.backup_path(fleet), encode_document(document))
+                signature = _signature(os.stat(path))
+            except OSError as exc:
+                self._snapshots.pop(fleet, None)
+                raise StateError(
+                    f"Could not write the state file {path}: {exc.strerror or exc}. The "
+                    "previous state is intact."
+                ) from exc
+            self._snapshots[fleet] = _Snapshot(signature=signature, document=document)
+        return state.model_copy(update={"serial": document["serial"]})
 
     def write_emergency_copy(self, state: FleetState) -> Path:
         stamp = self._now().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -129,7 +143,8 @@ class FileStateStore:
         for directory in (self.state_dir, fallback):
             try:
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                return _write_unique_file(directory, f"{state.fleet}{EMERGENCY_MARK}{stamp}", data)
+                stem = f"{state.fleet}{EMERGENCY_MARK}{stamp}"
+                return atomic.write_unique_file(directory, stem, STATE_SUFFIX, data)
             except OSError as exc:
                 errors.append(f"{directory}: {exc.strerror or exc}")
         raise StateError(
@@ -137,7 +152,14 @@ class FileStateStore:
             f"({'; '.join(errors)})."
         )
 
-    # -- locking -----------------------------------------------------------------------
+    def list_fleets(self) -> list[str]:
+        try:
+            candidates = sorted(self.state_dir.glob(f"*{STATE_SUFFIX}"))
+        except OSError as exc:
+            raise StateError(f"Cannot list the state directory {self.state_dir}: {exc}.") from exc
+        return [path.name[: -len(STATE_SUFFIX)] for path in candidates if _is_state_file(path)]
+
+    # -- locks -------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, fleet: str, *, timeout: float = 0.0, command: str) -> Iterator[LockInfo]:
@@ -162,6 +184,34 @@ class FileStateStore:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _load(self, fleet: str) -> tuple[FleetState, _Snapshot] | None:
+        """Read, upgrade and validate the stored state; remember it for the next write."""
+        path = self.state_path(fleet)
+        try:
+            with path.open("rb") as handle:
+                signature = _signature(os.fstat(handle.fileno()))
+                data = handle.read()
+        except FileNotFoundError:
+            self._snapshots.pop(fleet, None)
+            return None
+        except OSError as exc:
+            raise StateError(f"Cannot read the state file {path}: {exc.strerror}.") from exc
+        state = decode_state(data, fleet=fleet, where=str(path), upgrades=self._upgrades)
+        snapshot = _Snapshot(signature=signature, document=state.model_dump(mode="json"))
+        self._snapshots[fleet] = snapshot
+        return state, snapshot
+
+    def _stored_snapshot(self, fleet: str) -> _Snapshot | None:
+        cached = self._snapshots.get(fleet)
+        if cached is not None:
+            try:
+                if _signature(os.stat(self.state_path(fleet))) == cached.signature:
+                    return cached
+            except FileNotFoundError:
+                pass
+        loaded = self._load(fleet)
+        return loaded[1] if loaded else None
+
     def _check_own_locks(self, fleet: str) -> None:
         """Refuse to write if every lock this store holds on ``fleet`` was force-unlocked."""
         held = [lock for lock in list(self._held.values()) if lock.info.fleet == fleet]
@@ -178,7 +228,7 @@ class FileStateStore:
 
     @contextlib.contextmanager
     def _write_lock(self, fleet: str) -> Iterator[None]:
-        """Serialise the read-compare-replace of concurrent writers (blocks briefly)."""
+        """Serialise the read-compare-replace of concurrent writers (held for an instant)."""
         path = self.state_dir / f".{fleet}{STATE_SUFFIX}.write-lock"
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -190,76 +240,13 @@ class FileStateStore:
         finally:
             os.close(fd)
 
-    def _replace(self, path: Path, backup: Path, data: bytes) -> None:
-        """Atomically make ``path`` hold ``data``, keeping the old version as the backup."""
-        temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
-        try:
-            _write_new_file(temp, data)
-            if path.exists():
-                _keep_backup(path, backup)
-            os.replace(temp, path)
-            _fsync_dir(path.parent)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise StateError(
-                f"Could not write the state file {path}: {exc.strerror or exc}. The previous "
-                "state is intact."
-            ) from exc
+
+def _signature(info: os.stat_result) -> Signature:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _write_new_file(path: Path, data: bytes) -> None:
-    """Create ``path`` (must not exist) with mode 0600 and ``data``, flushed to disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_unique_file(directory: Path, stem: str, data: bytes) -> Path:
-    """Write ``<stem>.json`` in ``directory``, or ``<stem>-2.json``... if that exists."""
-    for attempt in range(1, 100):
-        suffix = "" if attempt == 1 else f"-{attempt}"
-        path = directory / f"{stem}{suffix}{STATE_SUFFIX}"
-        try:
-            _write_new_file(path, data)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f"too many files named {stem}*{STATE_SUFFIX}")
-
-
-def _keep_backup(path: Path, backup: Path) -> None:
-    """Make ``backup`` the current content of ``path`` without ever touching ``path``."""
-    staging = backup.with_name(f".{backup.name}.tmp-{secrets.token_hex(6)}")
-    try:
-        try:
-            os.link(path, staging)  # the state file is never modified in place: a snapshot
-        except OSError:
-            _write_new_file(staging, path.read_bytes())  # file systems without hard links
-        os.replace(staging, backup)
-    except OSError:
-        with contextlib.suppress(OSError):
-            staging.unlink()
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return  # not supported here; the data itself is already fsynced
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _same_content(document: dict[str, Any], stored: dict[str, Any]) -> bool:
+    return {**document, "serial": 0} == {**stored, "serial": 0}
 
 
 def _is_state_file(path: Path) -> bool:

@@ -104,11 +104,13 @@ def check_fleet_name(fleet: str) -> None:
         )
 
 
-def next_version(stored: FleetState | None, incoming: FleetState) -> FleetState | None:
-    """What a backend must persist for ``incoming``, or ``None`` when nothing changed.
+def check_write(
+    incoming: FleetState, *, stored_serial: int | None, stored_lineage: str | None
+) -> None:
+    """The compare-and-swap checks on a write; ``None`` for both when nothing is stored.
 
-    Raises :class:`StateError` for a conflicting serial, a foreign lineage or fleet, or a
-    format version this code does not write.
+    Raises :class:`StateError` for a conflicting serial, a foreign lineage or a format
+    version this code does not write.
     """
     check_fleet_name(incoming.fleet)
     if incoming.format_version != STATE_FORMAT_VERSION:
@@ -116,19 +118,32 @@ def next_version(stored: FleetState | None, incoming: FleetState) -> FleetState 
             f"Refusing to write state of fleet {incoming.fleet!r} in format version "
             f"{incoming.format_version}; this reconciler writes version {STATE_FORMAT_VERSION}."
         )
-    stored_serial = stored.serial if stored is not None else 0
-    if stored is not None and stored.lineage != incoming.lineage:
+    if stored_lineage is not None and stored_lineage != incoming.lineage:
         raise StateError(
             f"Refusing to write state of fleet {incoming.fleet!r}: its lineage "
-            f"{incoming.lineage} differs from the stored state's lineage {stored.lineage}. "
+            f"{incoming.lineage} differs from the stored state's lineage {stored_lineage}. "
             "They are different histories; a state from elsewhere cannot replace this one."
         )
-    if incoming.serial != stored_serial:
+    expected = stored_serial or 0
+    if incoming.serial != expected:
         raise StateError(
             f"The state of fleet {incoming.fleet!r} changed since it was read (read at serial "
-            f"{incoming.serial}, stored serial is now {stored_serial}). Another run wrote it; "
+            f"{incoming.serial}, stored serial is now {expected}). Another run wrote it; "
             "read it again and re-plan."
         )
+
+
+def next_version(stored: FleetState | None, incoming: FleetState) -> FleetState | None:
+    """What a backend must persist for ``incoming``, or ``None`` when nothing changed.
+
+    The returned copy shares nested objects with ``incoming``; backends that keep objects
+    (rather than bytes) must copy it deeply.
+    """
+    check_write(
+        incoming,
+        stored_serial=stored.serial if stored else None,
+        stored_lineage=stored.lineage if stored else None,
+    )
     if stored is not None and stored.content_equal(incoming):
         return None
-    return incoming.model_copy(update={"serial": stored_serial + 1}, deep=True)
+    return incoming.model_copy(update={"serial": incoming.serial + 1})
