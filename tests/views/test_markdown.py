@@ -1,0 +1,168 @@
+"""The pull-request comment: summary table first, collapsed details, escaping, size limit."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.models.plan import Action, Blocked, Change, FleetPlan, Plan
+from reconciler.views import render_plan_markdown
+
+from .plans import (
+    FINGERPRINT_DIGEST,
+    OTHER_SECRET,
+    SECRET,
+    large_plan,
+    plans,
+    quiet_plan,
+    sample_plan,
+)
+
+NOTE = re.compile(
+    r"… output truncated: (\d+) more changes(?: and (\d+) more blocked/warning notes)?; "
+    r"run `reconciler plan` locally for the full plan\n$"
+)
+LARGE_HEADER = re.compile(r"^(?:\+|~|-/\+|-) inference/vllm-\d+", re.MULTILINE)
+
+
+def render(plan: Plan, **kw: int) -> str:
+    out = io.StringIO()
+    render_plan_markdown(plan, out, **kw)
+    return out.getvalue()
+
+
+def fleet_plan(name: str = "inference", **kw: object) -> FleetPlan:
+    return FleetPlan(fleet=name, lineage=None, serial=0, manifest_digest="d", **kw)  # type: ignore[arg-type]
+
+
+def test_title_and_summary_table_come_first():
+    lines = render(sample_plan()).splitlines()
+    assert lines[:5] == [
+        "### Reconciler plan: 1 to create, 1 to update, 3 to replace, 1 to delete",
+        "",
+        "| Fleet | Create | Update | Replace | Delete |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        "| inference | 1 | 1 | 3 | 1 |",
+    ]
+    assert "State only: 1 instance to adopt, 1 state record to forget." in lines
+
+
+def test_changes_sit_in_a_collapsed_diff_block():
+    text = render(sample_plan())
+    details = text[text.index("<details>") :]
+    assert details.startswith(
+        "<details><summary>inference: 1 to create, 1 to update, 3 to replace, 1 to delete"
+        "</summary>\n\n```diff\n+ inference/vllm-0\n    # new instance\n"
+    )
+    body = details.splitlines()
+    assert "-/+ inference/vllm-2 [i-2] (create before destroy)" in body
+    assert '    shade_instance_type: "A6000" -> "H100"  # forces replacement' in body
+    assert '    tags: ["team-ml"] -> ["team-ml", "prod"]' in body
+    assert "- inference/vllm-3 [i-3]" in body
+    assert "x inference/vllm-4 [i-4] (already gone; removed from state)" in body
+    assert "  inference/vllm-6 (adopt i-6)" in body
+    assert "    # instance is in error: GPU fell off the bus" in body
+    assert "vllm-7" not in text  # unchanged no-ops are not listed
+    assert details.endswith("```\n\n</details>\n\n")
+
+
+def test_blocked_and_warnings_are_visible_above_the_details():
+    text = render(sample_plan())
+    top = text[: text.index("<details>")]
+    assert "**Blocked** (left alone until resolved):\n\n- `inference/vllm-8`: a create sent" in top
+    assert "**Warnings:**\n\n- instance i-99 (stray) carries fleet inference's tag" in top
+    assert "\\`reconciler import\\`" in top  # backticks in messages are escaped
+
+
+def test_no_changes():
+    text = render(quiet_plan())
+    assert text.startswith("### Reconciler plan: no changes\n")
+    assert "<details>" not in text
+
+
+def test_several_fleets_get_a_total_row():
+    text = render(large_plan(30, fleets=3))
+    assert "| fleet-0 | 2 | 2 | 2 | 2 |" in text
+    assert "| **Total** | 6 | 6 | 6 | 6 |" in text
+    assert text.count("<details>") == 3
+
+
+def test_flags_are_shown():
+    plan = sample_plan().model_copy(
+        update={"sandbox": True, "destroy": True, "targets": ("inference/vllm",)}
+    )
+    text = render(plan)
+    assert text.splitlines()[0].endswith("(destroy) (sandbox)")
+    assert "Targeted plan: only `inference/vllm`" in text
+
+
+def test_secrets_never_appear():
+    text = render(sample_plan())
+    assert SECRET not in text and OTHER_SECRET not in text and "(sensitive:" not in text
+    assert '"value": (sensitive)' in text
+
+
+def test_user_text_is_escaped_for_markdown_and_html():
+    plan = Plan(
+        fleets=(
+            fleet_plan(
+                "a|b<img src=x>*c*",
+                changes=(Change(address="a/x", action=Action.CREATE, after={"name": "x"}),),
+                blocked=(Blocked(address="a/`y`", message="[click](http://e.test) <b>now</b>"),),
+                warnings=("ping @org/team & _all_ # of\nyou",),
+            ),
+        )
+    )
+    text = render(plan)
+    assert "| a\\|b\\<img src=x\\>\\*c\\* | 1 | 0 | 0 | 0 |" in text
+    assert "<summary>a|b&lt;img src=x&gt;*c*: 1 to create" in text
+    assert "- `` a/`y` ``: \\[click\\](http://e.test) \\<b\\>now\\</b\\>" in text
+    # the newline is shown as an escape, whose backslash is itself escaped for Markdown
+    assert "- ping \\@org/team \\& \\_all\\_ \\# of\\\\x0ayou" in text
+    assert not re.search(r"(?<!\\)<(img|b>)", text)  # no live HTML tag anywhere
+
+
+def test_code_fence_outruns_backticks_in_values():
+    change = Change(address="f/a", action=Action.CREATE, after={"name": "```\n</details>"})
+    text = render(Plan(fleets=(fleet_plan("f", changes=(change,)),)))
+    assert "````diff\n+ f/a\n" in text
+    assert text.endswith("````\n\n</details>\n\n")
+
+
+def test_everything_fits_without_a_note_when_small():
+    assert "output truncated" not in render(sample_plan())
+
+
+@pytest.mark.parametrize("max_chars", [400, 2_000, 10_000, 60_000])
+def test_long_plans_are_cut_below_max_chars_with_a_note(max_chars):
+    plan = large_plan(10_000, fleets=2)
+    text = render(plan, max_chars=max_chars)
+    assert len(text) <= max_chars
+    left = NOTE.search(text)
+    assert left is not None
+    shown = len(LARGE_HEADER.findall(text))
+    assert shown + int(left.group(1)) == 8_000  # every change but the no-ops is listed
+    assert text.count("<details>") == text.count("</details>")
+    assert text.count("```diff") * 2 == len(re.findall(r"^```", text, re.MULTILINE))
+
+
+def test_notices_are_cut_too_and_counted():
+    plan = Plan(fleets=(fleet_plan(warnings=tuple(f"warning {i}" for i in range(500))),))
+    text = render(plan, max_chars=1_000)
+    assert len(text) <= 1_000
+    left = NOTE.search(text)
+    assert left is not None
+    assert text.count("- warning ") + int(left.group(2)) == 500
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans, st.integers(min_value=1_500, max_value=6_000))
+def test_any_plan_stays_under_max_chars(plan, max_chars):
+    text = render(plan, max_chars=max_chars)
+    assert len(text) <= max_chars
+    assert FINGERPRINT_DIGEST not in text
+    assert "\x1b" not in text
