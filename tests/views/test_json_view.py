@@ -128,6 +128,14 @@ def test_output_is_indented_json_with_a_trailing_newline():
     assert text.endswith("}\n")
     assert text.startswith('{\n  "format_version": 1,\n  "kind": "reconciler-plan",')
     assert json.loads(text) == plan_to_json_dict(sample_plan())
+    assert text == json.dumps(plan_to_json_dict(sample_plan()), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_non_ascii_text_is_written_as_is():
+    plan = sample_plan().model_copy(update={"targets": ("inférence/vllm-✓",)})
+    text = as_text(plan)
+    assert '"inférence/vllm-✓"' in text
+    assert plan_from_json(text) == plan
 
 
 def test_round_trip_is_exact():
