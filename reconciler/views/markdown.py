@@ -104,16 +104,37 @@ def truncation_note(changes: int, notices: int) -> str:
 
 @dataclass
 class _Comment:
+    """The comment being built; ``fits`` keeps ``reserve`` characters free for the note."""
+
     limit: int
+    reserve: int
     parts: list[str] = field(default_factory=list)
     used: int = 0
 
-    def fits(self, *texts: str, reserve: int = 0) -> bool:
-        return self.used + sum(len(t) for t in texts) + reserve <= self.limit
+    def fits(self, *texts: str) -> bool:
+        return self.used + sum(len(t) for t in texts) + self.reserve <= self.limit
 
     def add(self, text: str) -> None:
         self.parts.append(text)
         self.used += len(text)
+
+
+def _add_notices(comment: _Comment, notices: list[tuple[str, str]]) -> int:
+    """Add blocked/warning items under their headings while they fit; return how many."""
+    shown = 0
+    heading = None
+    for item_heading, item in notices:
+        text = (f"{item_heading}\n\n" if item_heading != heading else "") + item + "\n"
+        if not comment.fits(text):
+            break
+        if item_heading != heading and heading is not None:
+            comment.add("\n")
+        heading = item_heading
+        comment.add(text)
+        shown += 1
+    if heading is not None:
+        comment.add("\n")
+    return shown
 
 
 def _details(fleet: FleetPlan, summary: Summary, blocks: list[str]) -> tuple[str, str]:
@@ -127,51 +148,42 @@ def _details(fleet: FleetPlan, summary: Summary, blocks: list[str]) -> tuple[str
     return opening, f"{fence}\n\n</details>\n\n"
 
 
-def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000) -> None:
-    """Write a compact PR comment for ``plan``, at most ``max_chars`` characters long
-    (unless the title and summary table alone are longer)."""
-    fleets = [(f, summarize(f.changes)) for f in plan.fleets]
-    total = sum((s for _, s in fleets), Summary())
-    listed = [[c for c in f.changes if is_listed(c)] for f in plan.fleets]
-    notices = _notice_items(plan)
-    left_changes, left_notices = sum(len(changes) for changes in listed), len(notices)
-    # Room for the note plus the blank lines that close the notice sections.
-    reserve = len(truncation_note(left_changes, left_notices)) + 8
-
-    comment = _Comment(max_chars)
-    comment.add(_title(plan, total))
-    comment.add(_table(fleets, total))
-    truncated = False
-    heading = None
-    for item_heading, item in notices:
-        text = (f"{item_heading}\n\n" if item_heading != heading else "") + item + "\n"
-        if not comment.fits(text, reserve=reserve):
-            truncated = True
-            break
-        if item_heading != heading and heading is not None:
-            comment.add("\n")
-        heading = item_heading
-        comment.add(text)
-        left_notices -= 1
-    if heading is not None:
-        comment.add("\n")
-
-    for (fleet, summary), changes in zip(fleets, listed, strict=True):
-        if truncated or not changes:
+def _add_details(comment: _Comment, fleets: list[tuple[FleetPlan, Summary, list[Change]]]) -> int:
+    """Add each fleet's collapsed block, change by change, while they fit; return how many."""
+    shown = 0
+    for fleet, summary, changes in fleets:
+        if not changes:
             continue
         blocks = [_change_block(c) for c in changes]
         opening, closing = _details(fleet, summary, blocks)
-        if not comment.fits(opening, blocks[0], closing, reserve=reserve):
-            truncated = True
-            break
+        if not comment.fits(opening, blocks[0], closing):
+            return shown
         comment.add(opening)
         for block in blocks:
-            if not comment.fits(block, closing, reserve=reserve):
-                truncated = True
-                break
+            if not comment.fits(block, closing):
+                comment.add(closing)
+                return shown
             comment.add(block)
-            left_changes -= 1
+            shown += 1
         comment.add(closing)
-    if truncated:
-        comment.add(truncation_note(left_changes, left_notices))
+    return shown
+
+
+def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000) -> None:
+    """Write a compact PR comment for ``plan``, at most ``max_chars`` characters long
+    (unless the title and summary table alone are longer)."""
+    fleets = [
+        (f, summarize(f.changes), [c for c in f.changes if is_listed(c)]) for f in plan.fleets
+    ]
+    total = sum((s for _, s, _ in fleets), Summary())
+    listed = sum(len(changes) for _, _, changes in fleets)
+    notices = _notice_items(plan)
+    # Room for the longest possible note, plus the blank lines that end the notice sections.
+    comment = _Comment(max_chars, reserve=len(truncation_note(listed, len(notices))) + 8)
+    comment.add(_title(plan, total))
+    comment.add(_table([(f, s) for f, s, _ in fleets], total))
+    notices_shown = _add_notices(comment, notices)
+    changes_shown = _add_details(comment, fleets) if notices_shown == len(notices) else 0
+    if changes_shown < listed or notices_shown < len(notices):
+        comment.add(truncation_note(listed - changes_shown, len(notices) - notices_shown))
     stream.write("".join(comment.parts))
