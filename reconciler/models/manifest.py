@@ -1,0 +1,489 @@
+"""The fleet manifest language: what users write, as strict pydantic models.
+
+These models describe one manifest file *as written* (before defaults are merged and replicas
+expanded); the loader in :mod:`reconciler.manifest` turns them into resolved
+:class:`~reconciler.models.spec.InstanceSpec` objects. They are also the source of
+``reconciler schema``. Field names mirror Shadeform's ``CreateRequest``.
+
+Every model forbids unknown keys. Types are checked the way a careful reviewer would:
+strings must be strings (``region: no`` is YAML for ``false`` and is refused), integers and
+booleans also accept the text an interpolation produces (``"8080"``, ``"true"``), and cross-field
+rules live in model validators.
+
+Example::
+
+    manifest = Manifest.model_validate({"fleet": "demo", "instances": []})
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from reconciler.models.spec import InstanceSpec
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+NAME_MAX_LENGTH = 63
+VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RESERVED_TAG_PREFIX = "reconciler:"
+MAX_REPLICAS = 1000
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+_INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+
+
+# --- scalar types ------------------------------------------------------------------------------
+
+
+def _int_input(value: Any) -> Any:
+    """Integers, or the decimal text an interpolation produced; never booleans."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, str) and _INTEGER_TEXT.match(value.strip()):
+        return int(value.strip())
+    return value
+
+
+def _bool_input(value: Any) -> Any:
+    """``true``/``false`` only (also as text from an interpolation); never 0/1 or 'yes'."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("expected true or false")
+
+
+def _str_or_secret(value: Any) -> str | SecretStr:
+    if isinstance(value, str | SecretStr):
+        return value
+    raise ValueError("Input should be a valid string")
+
+
+def _secret(value: Any) -> SecretStr:
+    if isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    raise ValueError("Input should be a valid string")
+
+
+Int = Annotated[int, BeforeValidator(_int_input)]
+Bool = Annotated[bool, BeforeValidator(_bool_input)]
+Port = Annotated[int, BeforeValidator(_int_input), Field(ge=1, le=65535)]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        max_length=NAME_MAX_LENGTH,
+        description="Lowercase letters, digits and hyphens; starts and ends with a letter or digit",
+    ),
+]
+# Plain text, or a SecretStr when the loader filled it from ``${env:...}``.
+MaybeSecretStr = Annotated[
+    str | SecretStr, PlainValidator(_str_or_secret), WithJsonSchema({"type": "string"})
+]
+AlwaysSecretStr = Annotated[
+    SecretStr,
+    PlainValidator(_secret),
+    WithJsonSchema({"type": "string", "writeOnly": True}),
+]
+VariableValue = Annotated[
+    str | int | float | bool,
+    Field(union_mode="left_to_right"),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
+
+
+class ManifestModel(BaseModel):
+    """Base of every manifest model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- launch configuration ----------------------------------------------------------------------
+
+
+class EnvVar(ManifestModel):
+    name: str = Field(pattern=ENV_NAME_PATTERN, description="Environment variable name")
+    value: MaybeSecretStr = Field(
+        description="Value; when it comes from ${env:...} it is kept secret"
+    )
+
+
+class PortMapping(ManifestModel):
+    host_port: Port = Field(description="Port on the host (1-65535)")
+    container_port: Port = Field(description="Port in the container (1-65535)")
+
+
+class VolumeMountPath(ManifestModel):
+    host_path: NonEmptyStr = Field(description="Path on the host, e.g. ~/.cache/huggingface")
+    container_path: NonEmptyStr = Field(description="Path in the container")
+
+
+class RegistryCredentials(ManifestModel):
+    username: MaybeSecretStr | None = Field(default=None, description="Registry user name")
+    password: AlwaysSecretStr | None = Field(
+        default=None, description="Registry password; always treated as a secret"
+    )
+
+
+class DockerConfiguration(ManifestModel):
+    image: NonEmptyStr = Field(description="Docker image pulled and run at startup")
+    args: str | None = Field(default=None, description="Container arguments")
+    shared_memory_in_gb: Int | None = Field(
+        default=None, ge=1, description="--shm-size in GB; unset means --ipc=host"
+    )
+    envs: list[EnvVar] = Field(default_factory=list, description="Container environment")
+    port_mappings: list[PortMapping] = Field(default_factory=list, description="-p mappings")
+    volume_mounts: list[VolumeMountPath] = Field(default_factory=list, description="-v mounts")
+    registry_credentials: RegistryCredentials | None = Field(
+        default=None, description="Credentials for a private registry"
+    )
+
+    @field_validator("envs")
+    @classmethod
+    def _unique_env_names(cls, envs: list[EnvVar]) -> list[EnvVar]:
+        _refuse_duplicates([e.name for e in envs], "environment variable")
+        return envs
+
+    @field_validator("port_mappings")
+    @classmethod
+    def _unique_host_ports(cls, mappings: list[PortMapping]) -> list[PortMapping]:
+        _refuse_duplicates([str(m.host_port) for m in mappings], "host_port")
+        return mappings
+
+
+class ScriptConfiguration(ManifestModel):
+    base64_script: NonEmptyStr = Field(description="Startup script, base64-encoded")
+
+    @field_validator("base64_script")
+    @classmethod
+    def _valid_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("base64_script is not valid base64") from None
+        return value
+
+
+class DockerLaunch(ManifestModel):
+    """Pull and run a container once the instance is active."""
+
+    type: Literal["docker"] = Field(description="Run a docker container")
+    docker_configuration: DockerConfiguration = Field(description="The container to run")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_script_parts(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _refuse_keys(data, ("script_configuration", "script", "script_file"), "docker")
+        return data
+
+
+class ScriptLaunch(ManifestModel):
+    """Run a startup script once the instance is active: exactly one of the three forms."""
+
+    type: Literal["script"] = Field(description="Run a startup script")
+    script: str | None = Field(default=None, description="Inline script text")
+    script_file: NonEmptyStr | None = Field(
+        default=None, description="Script path, relative to the manifest file"
+    )
+    script_configuration: ScriptConfiguration | None = Field(
+        default=None, description="The API's form: an already base64-encoded script"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_docker_parts(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _refuse_keys(data, ("docker_configuration",), "script")
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_script(self) -> ScriptLaunch:
+        given = [self.script, self.script_file, self.script_configuration]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError(
+                "type 'script' needs exactly one of script, script_file or script_configuration"
+            )
+        return self
+
+
+LaunchConfiguration = Annotated[
+    DockerLaunch | ScriptLaunch,
+    Field(discriminator="type", description="What runs once the instance is active"),
+]
+
+
+# --- thresholds, mounts, lifecycle -------------------------------------------------------------
+
+
+class Thresholds(ManifestModel):
+    """A date and/or a spend threshold (used by ``auto_delete`` and ``alert``)."""
+
+    date_threshold: str | None = Field(
+        default=None, description="RFC3339 time, e.g. 2030-01-02T15:04:05Z"
+    )
+    spend_threshold: str | None = Field(
+        default=None, description='Dollar amount as a decimal string, e.g. "50.00"'
+    )
+
+    @field_validator("date_threshold")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            valid = bool(_RFC3339.match(value))
+            if valid:
+                try:
+                    datetime.fromisoformat(value.upper())
+                except ValueError:
+                    valid = False
+            if not valid:
+                raise ValueError("expected an RFC3339 time such as 2030-01-02T15:04:05Z")
+        return value
+
+    @field_validator("spend_threshold", mode="before")
+    @classmethod
+    def _decimal(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError('write the amount as a quoted decimal string, e.g. "50.00"')
+        if isinstance(value, str) and not _DECIMAL.match(value):
+            raise ValueError('expected a decimal dollar amount such as "50.00"')
+        return value
+
+    @model_validator(mode="after")
+    def _something_set(self) -> Thresholds:
+        if self.date_threshold is None and self.spend_threshold is None:
+            raise ValueError("set date_threshold, spend_threshold or both")
+        return self
+
+
+class VolumeMount(ManifestModel):
+    auto: Bool | None = Field(
+        default=None, description="Mount unmounted disks to a default filesystem"
+    )
+
+
+def ignorable_fields() -> frozenset[str]:
+    """Dotted paths of the resolved spec that ``lifecycle.ignore_changes`` may name."""
+    skip = {"address", "fleet", "name", "lifecycle", "source"}
+    paths: set[str] = set()
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            if not prefix and name in skip:
+                continue
+            path = prefix + name
+            paths.add(path)
+            if get_origin(info.annotation) is tuple:
+                continue  # lists are compared whole
+            for arg in (info.annotation, *get_args(info.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    walk(arg, path + ".")
+
+    walk(InstanceSpec, "")
+    return frozenset(paths)
+
+
+_IGNORABLE = ignorable_fields()
+
+
+class Lifecycle(ManifestModel):
+    """Reconciler-only rules for how an instance may change."""
+
+    prevent_destroy: Bool = Field(default=False, description="Refuse plans that destroy it")
+    create_before_destroy: Bool = Field(
+        default=False, description="On replace, create the new instance before deleting the old"
+    )
+    ignore_changes: list[str] = Field(
+        default_factory=list,
+        description="Spec fields whose drift is ignored, e.g. tags, auto_delete.spend_threshold",
+    )
+
+    @field_validator("ignore_changes")
+    @classmethod
+    def _known_fields(cls, paths: list[str]) -> list[str]:
+        from difflib import get_close_matches
+
+        for path in paths:
+            if path not in _IGNORABLE:
+                close = get_close_matches(path, sorted(_IGNORABLE), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"'{path}' is not a field of an instance{hint}")
+        return paths
+
+
+# --- instances and the manifest ----------------------------------------------------------------
+
+
+class InstanceFields(ManifestModel):
+    """Fields an instance and ``defaults`` share; all optional until defaults are merged."""
+
+    cloud: NonEmptyStr | None = Field(default=None, description="Cloud provider, e.g. hyperstack")
+    region: NonEmptyStr | None = Field(default=None, description="Region, e.g. canada-1")
+    shade_instance_type: NonEmptyStr | None = Field(
+        default=None, description="Shadeform instance type, e.g. A6000 or 8xH100"
+    )
+    shade_cloud: Bool | None = Field(
+        default=None, description="Launch in Shade Cloud (true) or a linked cloud account"
+    )
+    rental_type: Literal["on_demand", "spot"] | None = Field(
+        default=None, description="on_demand (default) or spot; spot needs shade_cloud: true"
+    )
+    os: NonEmptyStr | None = Field(default=None, description="e.g. ubuntu22.04_cuda12.2_shade_os")
+    template_id: NonEmptyStr | None = Field(default=None, description="Shadeform template id")
+    launch_configuration: LaunchConfiguration | None = None
+    volume_ids: list[NonEmptyStr] | None = Field(
+        default=None, max_length=1, description="Storage volume ids (at most one)"
+    )
+    ssh_key_id: NonEmptyStr | None = Field(default=None, description="Shadeform SSH key id")
+    auto_delete: Thresholds | None = Field(
+        default=None, description="Delete the instance at a date or spend threshold"
+    )
+    alert: Thresholds | None = Field(
+        default=None, description="Email an alert at a date or spend threshold"
+    )
+    volume_mount: VolumeMount | None = Field(default=None, description="Volume mount settings")
+    tags: list[NonEmptyStr] | None = Field(
+        default=None, description="Searchable tags; defaults' and the instance's are combined"
+    )
+    envs: list[EnvVar] | None = Field(default=None, description="Instance environment")
+    lifecycle: Lifecycle | None = Field(default=None, description="Reconciler-only change rules")
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, tags: list[str] | None) -> list[str] | None:
+        for tag in tags or ():
+            if tag.startswith(RESERVED_TAG_PREFIX):
+                raise ValueError(
+                    f"tag '{tag}': tags starting with '{RESERVED_TAG_PREFIX}' are reserved"
+                    " for the reconciler's ownership tags"
+                )
+        return tags
+
+    @field_validator("envs")
+    @classmethod
+    def _unique_env_names(cls, envs: list[EnvVar] | None) -> list[EnvVar] | None:
+        _refuse_duplicates([e.name for e in envs or ()], "environment variable")
+        return envs
+
+
+class InstanceDefaults(InstanceFields):
+    """Merged into every instance of the fleet; the instance's own keys win."""
+
+
+class InstanceEntry(InstanceFields):
+    """One instance (or, with ``replicas``, a group of identical ones)."""
+
+    name: Name = Field(description="Instance name; replicas append -0, -1, ...")
+    replicas: Int = Field(
+        default=1, ge=1, le=MAX_REPLICAS, description="Number of identical instances"
+    )
+
+
+class Manifest(ManifestModel):
+    """One manifest file: one fleet."""
+
+    model_config = ConfigDict(
+        title="Shadeform Reconciler fleet manifest",
+        json_schema_extra={"$schema": SCHEMA_DIALECT},
+    )
+
+    fleet: Name = Field(description="Fleet name; scopes its state and ownership tags")
+    state_dir: NonEmptyStr | None = Field(
+        default=None, description="Where this fleet's local state lives (default: state/)"
+    )
+    variables: dict[Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)], VariableValue] = (
+        Field(default_factory=dict, description="Values for ${var.NAME}; --var overrides them")
+    )
+    defaults: InstanceDefaults | None = Field(
+        default=None, description="Merged into every instance"
+    )
+    instances: list[InstanceEntry] = Field(description="The fleet's instances")
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a manifest file, as printed by ``reconciler schema``."""
+    schema = Manifest.model_json_schema()
+    return {"$schema": schema.pop("$schema", SCHEMA_DIALECT), **schema}
+
+
+def model_fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model found by following ``loc`` from ``model`` (for hints)."""
+    candidates: list[Any] = [model]
+    for element in loc:
+        candidates = [t for c in candidates for t in _step(c, element)]
+    names: set[str] = set()
+    for candidate in candidates:
+        for tp in _flatten(candidate):
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                names.update(tp.model_fields)
+    return sorted(names)
+
+
+def _flatten(tp: Any) -> list[Any]:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _flatten(get_args(tp)[0])
+    if origin is not None and origin not in (list, dict, tuple):  # unions
+        return [t for arg in get_args(tp) for t in _flatten(arg)]
+    return [tp]
+
+
+def _step(tp: Any, element: str | int) -> list[Any]:
+    out: list[Any] = []
+    for t in _flatten(tp):
+        origin = get_origin(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            if isinstance(element, str) and element in t.model_fields:
+                out.append(t.model_fields[element].annotation)
+            elif element == _literal_tag(t):
+                out.append(t)
+        elif origin in (list, tuple) and isinstance(element, int):
+            out.append(get_args(t)[0])
+        elif origin is dict:
+            out.append(get_args(t)[1])
+    return out
+
+
+def _literal_tag(model: type[BaseModel]) -> object:
+    field = model.model_fields.get("type")
+    if field is not None and get_origin(field.annotation) is Literal:
+        return get_args(field.annotation)[0]
+    return None
+
+
+def _refuse_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} '{value}' is listed twice")
+        seen.add(value)
+
+
+def _refuse_keys(data: dict[str, Any], keys: tuple[str, ...], type_name: str) -> None:
+    for key in keys:
+        if key in data:
+            other = "script" if type_name == "docker" else "docker"
+            raise ValueError(f"'{key}' is not allowed when type is '{type_name}' (use type: {other})")
