@@ -182,7 +182,7 @@ def read_plan_file(path: Path) -> Plan:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"Cannot read the plan file {path}: {exc.strerror}.") from exc
-    return plan_from_json(text)
+    return plan_from_json(text, source=str(path))
 
 
 @cli.command()
