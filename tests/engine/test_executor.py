@@ -1,0 +1,201 @@
+"""The executor against the emulator: every action, crash-safety paths, preconditions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from reconciler.engine.executor import ExecutorOptions
+from reconciler.engine.planner import PlanOptions
+from reconciler.errors import StateError
+from reconciler.models.plan import Action
+from reconciler.models.spec import Lifecycle
+from reconciler.state import MemoryStateStore
+
+from .factories import fleet, spec
+from .harness import Loop, make_emulator
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def actions(plan):
+    return sorted((c.address, c.action.value) for f in plan.fleets for c in f.changes)
+
+
+@pytest.fixture
+def loop() -> Loop:
+    return Loop(make_emulator())
+
+
+def test_create_then_noop(loop):
+    f = fleet(spec("a"), spec("b"))
+    report = run(loop.apply(f))
+    assert not report.failed and len(report.succeeded) == 2
+    state = loop.store.read("inference")
+    assert set(state.instances) == {"inference/a", "inference/b"}
+    assert state.intents == {}
+    for address in state.instances:
+        (inst,) = loop.live_for(address)
+        assert "reconciler:fleet=inference" in inst["tags"]
+        assert inst["status"] == "active"
+    assert not run(loop.plan(f)).has_changes
+
+
+def test_update_in_place_keeps_instance(loop):
+    run(loop.apply(fleet(spec("a"))))
+    before = loop.store.read("inference").instances["inference/a"].instance_id
+    changed = fleet(spec("a", tags=("team-ml", "prod")))
+    plan = run(loop.plan(changed))
+    assert actions(plan) == [("inference/a", "update")]
+    assert not run(loop.apply(changed, plan)).failed
+    (inst,) = loop.live_for("inference/a")
+    assert inst["id"] == before
+    assert "prod" in inst["tags"]
+    assert not run(loop.plan(changed)).has_changes
+
+
+def test_replace_deletes_old_and_creates_new(loop):
+    run(loop.apply(fleet(spec("a"))))
+    old = loop.store.read("inference").instances["inference/a"].instance_id
+    changed = fleet(spec("a", shade_instance_type="H100"))
+    report = run(loop.apply(changed))
+    assert not report.failed
+    (inst,) = loop.live_for("inference/a")
+    assert inst["id"] != old and inst["shade_instance_type"] == "H100"
+    assert loop.store.read("inference").instances["inference/a"].instance_id == inst["id"]
+    assert not run(loop.plan(changed)).has_changes
+
+
+def test_create_before_destroy_replacement(loop):
+    cbd = Lifecycle(create_before_destroy=True)
+    run(loop.apply(fleet(spec("a", lifecycle=cbd))))
+    old = loop.store.read("inference").instances["inference/a"].instance_id
+    changed = fleet(spec("a", region="us-1", shade_instance_type="A100_80G", lifecycle=cbd))
+    report = run(loop.apply(changed))
+    assert not report.failed, report.failed
+    (inst,) = loop.live_for("inference/a")
+    assert inst["id"] != old
+    assert not run(loop.plan(changed)).has_changes
+
+
+def test_delete_removed_instance(loop):
+    run(loop.apply(fleet(spec("a"), spec("b"))))
+    report = run(loop.apply(fleet(spec("a"))))
+    assert [(r.address, r.action) for r in report.succeeded] == [("inference/b", Action.DELETE)]
+    assert loop.live_for("inference/b") == []
+    assert set(loop.store.read("inference").instances) == {"inference/a"}
+
+
+def test_out_of_band_delete_is_recreated(loop):
+    f = fleet(spec("a"))
+    run(loop.apply(f))
+    old = loop.store.read("inference").instances["inference/a"].instance_id
+    loop.emulator.delete_instance_out_of_band(old)
+    plan = run(loop.plan(f))
+    assert actions(plan) == [("inference/a", "create")]
+    run(loop.apply(f, plan))
+    assert len(loop.live_for("inference/a")) == 1
+
+
+def test_lost_create_response_is_resolved_by_intent_tag_without_duplicate(loop):
+    loop.emulator.faults.lost_create_rate = 1.0
+    f = fleet(spec("a"), spec("b"), spec("c"))
+    report = run(loop.apply(f))
+    assert not report.failed, report.failed
+    loop.emulator.faults.lost_create_rate = 0.0
+    for address in ("inference/a", "inference/b", "inference/c"):
+        assert len(loop.live_for(address)) == 1
+        assert loop.emulator.create_count(address.split("/")[1]) == 1
+    assert loop.store.read("inference").intents == {}
+    assert not run(loop.plan(f)).has_changes
+
+
+def test_precondition_gone_instance_fails_update_without_creating(loop):
+    run(loop.apply(fleet(spec("a"))))
+    changed = fleet(spec("a", tags=("x",)))
+    plan = run(loop.plan(changed))
+    loop.emulator.delete_instance_out_of_band(loop.store.read("inference").instances["inference/a"].instance_id)
+    report = run(loop.apply(changed, plan))
+    assert [r.ok for r in report.results] == [False]
+    assert "gone since the plan" in report.results[0].message
+
+
+def test_instance_losing_fleet_tag_is_not_deleted(loop):
+    run(loop.apply(fleet(spec("a"))))
+    instance_id = loop.store.read("inference").instances["inference/a"].instance_id
+    plan = run(loop.plan(fleet()))
+    loop.emulator.retag_instance(instance_id, ["someone-else"])
+    report = run(loop.apply(fleet(), plan))
+    assert report.failed and "does not touch" in report.failed[0].message
+    assert any(i["id"] == instance_id for i in loop.emulator.live_instances())
+
+
+def test_capacity_failure_releases_intent_and_reports(loop):
+    loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
+    report = run(loop.apply(fleet(spec("a"))))
+    assert report.failed and "create failed" in report.failed[0].message
+    assert loop.store.read("inference").intents == {}
+    assert loop.emulator.live_instances() == []
+
+
+def test_boot_failure_is_reported_with_status(loop):
+    loop.emulator.faults.boot_failure_rate = 1.0
+    report = run(loop.apply(fleet(spec("a"))))
+    assert report.failed and "error" in report.failed[0].message
+
+
+def test_fail_fast_skips_remaining_actions():
+    loop = Loop(make_emulator(), options=ExecutorOptions(parallelism=1, fail_fast=True, poll_interval=0.01))
+    loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
+    report = run(loop.apply(fleet(spec("a"), spec("b"), spec("c"))))
+    messages = [r.message for r in report.failed]
+    assert len(messages) == 3 and sum("skipped" in m for m in messages) == 2
+
+
+class BrokenStore(MemoryStateStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes_left = 1
+        self.emergency = []
+
+    def write(self, state):
+        if self.writes_left == 0:
+            raise OSError(28, "No space left on device")
+        self.writes_left -= 1
+        return super().write(state)
+
+    def write_emergency_copy(self, state):
+        self.emergency.append(state)
+        return "/tmp/emergency.json"
+
+
+def test_state_write_failure_stops_loudly_with_emergency_copy():
+    store = BrokenStore()
+    loop = Loop(make_emulator(), store=store)
+    with pytest.raises(StateError, match="emergency copy"):
+        run(loop.apply(fleet(spec("a"))))
+    # The intent was saved (first write); the record write failed and went to the copy.
+    assert store.emergency and "inference/a" in store.emergency[-1].instances
+
+
+def test_orphan_from_interrupted_apply_is_adopted(loop):
+    f = fleet(spec("a"))
+    run(loop.apply(f))
+    # Simulate a crash after the create was sent but before the id was recorded.
+    loop.store.write(loop.store.read("inference").model_copy(update={"instances": {}}))
+    plan = run(loop.plan(f))
+    (change,) = plan.fleets[0].changes
+    assert change.adopt and change.action is Action.NOOP
+    run(loop.apply(f, plan))
+    assert len(loop.live_for("inference/a")) == 1
+    assert not run(loop.plan(f)).has_changes
+
+
+def test_target_limits_apply(loop):
+    f = fleet(spec("a"), spec("b"))
+    plan = run(loop.plan(f, PlanOptions(targets=("inference/a",))))
+    run(loop.apply(f, plan))
+    assert loop.live_for("inference/a") and not loop.live_for("inference/b")
