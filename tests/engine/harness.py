@@ -20,7 +20,11 @@ from reconciler.state import MemoryStateStore, StateStore, new_state
 
 
 def make_emulator(**config: object) -> Emulator:
-    defaults: dict[str, object] = {"boot_seconds": 0.0, "delete_seconds": 0.0, "faults": FaultConfig(seed=7)}
+    defaults: dict[str, object] = {
+        "boot_seconds": 0.0,
+        "delete_seconds": 0.0,
+        "faults": FaultConfig(seed=7),
+    }
     defaults.update(config)
     return Emulator(EmulatorConfig(api_key=SANDBOX_API_KEY, **defaults))  # type: ignore[arg-type]
 
@@ -59,12 +63,16 @@ class Loop:
             )
         return plan
 
-    async def apply(self, fleet: Fleet, plan: Plan | None = None, **executor_kw: object) -> ApplyReport:
+    async def apply(
+        self, fleet: Fleet, plan: Plan | None = None, **executor_kw: object
+    ) -> ApplyReport:
         plan = plan or await self.plan(fleet)
         recorder = StateRecorder(self.store, self.state(fleet))
         async with make_client(self.emulator) as client:
             executor = Executor(client, options=self.options, **executor_kw)  # type: ignore[arg-type]
-            return await executor.apply(plan, fleets={fleet.name: fleet}, recorders={fleet.name: recorder})
+            return await executor.apply(
+                plan, fleets={fleet.name: fleet}, recorders={fleet.name: recorder}
+            )
 
     def live_for(self, address: str) -> list[dict]:
         tag = f"reconciler:address={address}"

@@ -117,7 +117,9 @@ def test_precondition_gone_instance_fails_update_without_creating(loop):
     run(loop.apply(fleet(spec("a"))))
     changed = fleet(spec("a", tags=("x",)))
     plan = run(loop.plan(changed))
-    loop.emulator.delete_instance_out_of_band(loop.store.read("inference").instances["inference/a"].instance_id)
+    loop.emulator.delete_instance_out_of_band(
+        loop.store.read("inference").instances["inference/a"].instance_id
+    )
     report = run(loop.apply(changed, plan))
     assert [r.ok for r in report.results] == [False]
     assert "gone since the plan" in report.results[0].message
@@ -148,7 +150,9 @@ def test_boot_failure_is_reported_with_status(loop):
 
 
 def test_fail_fast_skips_remaining_actions():
-    loop = Loop(make_emulator(), options=ExecutorOptions(parallelism=1, fail_fast=True, poll_interval=0.01))
+    loop = Loop(
+        make_emulator(), options=ExecutorOptions(parallelism=1, fail_fast=True, poll_interval=0.01)
+    )
     loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
     report = run(loop.apply(fleet(spec("a"), spec("b"), spec("c"))))
     messages = [r.message for r in report.failed]
