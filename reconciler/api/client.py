@@ -296,13 +296,20 @@ class ShadeformClient:
         unique = list(dict.fromkeys(instance_ids))
         found: dict[str, InstanceInfo | None] = {}
         pending = iter(unique)
+        failed = False
 
         async def worker() -> None:
+            nonlocal failed
             for instance_id in pending:
+                if failed:
+                    return
                 try:
                     found[instance_id] = await self.get_instance(instance_id)
                 except NotFoundError:
                     found[instance_id] = None
+                except BaseException:
+                    failed = True  # stop the other workers taking more ids
+                    raise
 
         workers = [asyncio.create_task(worker()) for _ in range(min(self.parallelism, len(unique)))]
         try:

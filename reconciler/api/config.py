@@ -48,16 +48,19 @@ def is_loopback_host(host: str) -> bool:
 def validate_base_url(url: str) -> str:
     """The URL without a trailing slash, or :class:`UsageError` saying what is wrong with it."""
     cleaned = url.strip().rstrip("/")
-    parts = urlsplit(cleaned)
-    where = f"The Shadeform API URL {cleaned!r}"
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UsageError(
-            f"{where} is not an http(s) URL; expected something like {DEFAULT_BASE_URL}."
-        )
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        raise UsageError(f"The Shadeform API URL {cleaned!r} is not a valid URL.") from None
     if parts.username or parts.password:
         raise UsageError(
             "The Shadeform API URL must not contain credentials; "
             f"put the API key in {API_KEY_ENV} instead."
+        )
+    where = f"The Shadeform API URL {cleaned!r}"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UsageError(
+            f"{where} is not an http(s) URL; expected something like {DEFAULT_BASE_URL}."
         )
     if parts.query or parts.fragment:
         raise UsageError(f"{where} must not have a query string or fragment.")

@@ -50,7 +50,9 @@ class TokenBucket:
         """Take one token, waiting for it if the bucket is empty."""
         async with self._lock:
             self._refill()
-            while self._tokens < 1:
+            if self._tokens < 1:
                 await self._sleep((1 - self._tokens) / self.rate_per_second)
                 self._refill()
+                # The wait was computed to yield exactly one token; don't chase float dust.
+                self._tokens = max(self._tokens, 1.0)
             self._tokens -= 1

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from reconciler.api.translate import (
+    MAX_MESSAGE_CHARS,
+    api_message,
+    error_for_status,
+    error_for_transport,
+)
+from reconciler.errors import (
+    ApiError,
+    ApiValidationError,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+
+SECRET = "sk-secret-123"
+
+
+def _response(status: int, **kwargs: object) -> httpx.Response:
+    return httpx.Response(status, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, ApiValidationError),
+        (401, AuthError),
+        (403, AuthError),
+        (404, NotFoundError),
+        (409, ApiValidationError),
+        (422, ApiValidationError),
+        (429, RateLimitedError),
+        (500, ServerError),
+        (503, ServerError),
+        (418, ApiError),
+    ],
+)
+def test_each_status_maps_to_its_exception(status: int, kind: type[ApiError]) -> None:
+    error = error_for_status(
+        _response(status, json={"error": "nope"}),
+        method="GET",
+        endpoint="/instances",
+        attempts=1,
+        secret=SECRET,
+    )
+    assert type(error) is kind
+    assert error.status == status
+    assert error.method == "GET"
+    assert error.endpoint == "/instances"
+    assert error.api_message == "nope"
+    assert f"(GET /instances -> {status})" in str(error)
+    assert error.exit_code == 6
+
+
+def test_auth_error_tells_the_user_which_setting_to_check() -> None:
+    error = error_for_status(
+        _response(401), method="GET", endpoint="/instances", attempts=1, secret=SECRET
+    )
+    assert "SHADEFORM_API_KEY" in str(error)
+
+
+def test_retried_errors_say_how_many_attempts_were_made() -> None:
+    error = error_for_status(_response(503), method="GET", endpoint="/x", attempts=5, secret=SECRET)
+    assert "after 5 attempts" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"json": {"error": "capacity exhausted"}}, "capacity exhausted"),
+        ({"json": {"message": "bad region"}}, "bad region"),
+        ({"json": {"other": 1}}, '{"other":1}'),
+        ({"text": "upstream   connect error\n"}, "upstream connect error"),
+        ({"text": ""}, None),
+    ],
+)
+def test_api_message_prefers_error_then_message_then_text(
+    body: dict[str, object], expected: str | None
+) -> None:
+    assert api_message(_response(400, **body), secret=SECRET) == expected
+
+
+def test_api_message_is_shortened() -> None:
+    message = api_message(_response(500, text="x" * 5000), secret=SECRET)
+    assert message is not None and len(message) == MAX_MESSAGE_CHARS
+
+
+def test_api_message_scrubs_an_echoed_key() -> None:
+    message = api_message(_response(401, json={"error": f"bad key {SECRET}"}), secret=SECRET)
+    assert message == "bad key [redacted]"
+
+
+@pytest.mark.parametrize(
+    ("exc", "description"),
+    [
+        (httpx.ConnectError("refused"), "could not connect"),
+        (httpx.ConnectTimeout("t"), "timed out connecting"),
+        (httpx.ReadTimeout("t"), "timed out waiting for the response"),
+        (httpx.RemoteProtocolError("x"), "closed the connection"),
+    ],
+)
+def test_transport_errors_describe_what_happened(
+    exc: httpx.TransportError, description: str
+) -> None:
+    error = error_for_transport(
+        exc, method="GET", endpoint="/instances", host="api.shadeform.ai", attempts=3
+    )
+    assert isinstance(error, TransportError)
+    assert description in str(error)
+    assert "api.shadeform.ai" in str(error)
+    assert "after 3 attempts" in str(error)
