@@ -3,3 +3,4 @@
 # Each module below does ``@cli.command(...)``; keep this list sorted.
 from reconciler.cli import emulator  # noqa: F401
 from reconciler.cli import state  # noqa: F401
+from reconciler.cli import validate  # noqa: F401

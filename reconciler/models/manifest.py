@@ -45,9 +45,7 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_TAG_PREFIX = "reconciler:"
 MAX_REPLICAS = 1000
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 _INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
 
@@ -414,8 +412,8 @@ class Manifest(ManifestModel):
     state_dir: NonEmptyStr | None = Field(
         default=None, description="Where this fleet's local state lives (default: state/)"
     )
-    variables: dict[Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)], VariableValue] = (
-        Field(default_factory=dict, description="Values for ${var.NAME}; --var overrides them")
+    variables: dict[Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)], VariableValue] = Field(
+        default_factory=dict, description="Values for ${var.NAME}; --var overrides them"
     )
     defaults: InstanceDefaults | None = Field(
         default=None, description="Merged into every instance"
@@ -486,4 +484,6 @@ def _refuse_keys(data: dict[str, Any], keys: tuple[str, ...], type_name: str) ->
     for key in keys:
         if key in data:
             other = "script" if type_name == "docker" else "docker"
-            raise ValueError(f"'{key}' is not allowed when type is '{type_name}' (use type: {other})")
+            raise ValueError(
+                f"'{key}' is not allowed when type is '{type_name}' (use type: {other})"
+            )

@@ -1,0 +1,140 @@
+"""``reconciler validate`` and ``reconciler schema``, plus the manifest options other commands share.
+
+Commands that load manifests reuse these::
+
+    @cli.command()
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+    @manifest_options
+    def plan(paths: tuple[Path, ...], **manifest_kwargs: object) -> None:
+        fleets = load_from_cli(paths, **manifest_kwargs)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from reconciler.cli.app import cli
+from reconciler.errors import UsageError
+from reconciler.manifest import load_fleets
+from reconciler.models.manifest import VARIABLE_NAME_PATTERN, manifest_json_schema
+from reconciler.models.spec import Fleet
+
+DEFAULT_MANIFEST_PATHS = (Path("specs"),)
+_GPU_PREFIX = re.compile(r"^(\d+)x")
+_VARIABLE_NAME = re.compile(VARIABLE_NAME_PATTERN)
+
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
+
+
+def manifest_options(command: CommandT) -> CommandT:
+    """Adds ``--var NAME=VALUE`` and ``--var-file FILE`` (both repeatable).
+
+    They reach the command as keyword arguments ``vars`` and ``var_files``, exactly the
+    parameters of :func:`load_from_cli`.
+    """
+    command = click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="YAML or JSON mapping of variable values (repeatable; later files win).",
+    )(command)
+    command = click.option(
+        "--var",
+        "vars",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a manifest variable; wins over --var-file and the manifest (repeatable).",
+    )(command)
+    return command
+
+
+def parse_var_assignments(assignments: Sequence[str]) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}``; raises UsageError when malformed."""
+    values: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        name = name.strip()
+        if not sep or not _VARIABLE_NAME.match(name):
+            raise UsageError(
+                f"--var expects NAME=VALUE with NAME made of letters, digits, '_' or '-'"
+                f" (got '{name if sep else assignment}')"
+            )
+        values[name] = value
+    return values
+
+
+def load_from_cli(
+    paths: Sequence[Path],
+    vars: Sequence[str] = (),  # noqa: A002 - named after the --var option
+    var_files: Sequence[Path] = (),
+) -> list[Fleet]:
+    """Load fleets the way every command does: default ``specs/``, os.environ, cwd."""
+    chosen = list(paths) or list(DEFAULT_MANIFEST_PATHS)
+    return load_fleets(chosen, variables=parse_var_assignments(vars), var_files=var_files)
+
+
+def gpu_count(shade_instance_type: str) -> int:
+    """GPUs in an instance type, from its name: ``8xH100`` -> 8, ``H100`` -> 1."""
+    match = _GPU_PREFIX.match(shade_instance_type)
+    return int(match.group(1)) if match else 1
+
+
+def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
+    """One line per fleet, then the totals."""
+    rows = [
+        (
+            fleet.source,
+            fleet.name,
+            _count(len(fleet.instances), "instance"),
+            _count(sum(gpu_count(i.shade_instance_type) for i in fleet.instances), "GPU"),
+        )
+        for fleet in fleets
+    ]
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if n < 2 else cell.rjust(width)
+            for n, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        stream.write("  ".join(cells).rstrip() + "\n")
+    instances = sum(len(fleet.instances) for fleet in fleets)
+    gpus = sum(gpu_count(i.shade_instance_type) for f in fleets for i in f.instances)
+    stream.write(
+        f"OK: {_count(len(fleets), 'fleet')}, {_count(instances, 'instance')},"
+        f" {_count(gpus, 'GPU')}\n"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@manifest_options
+def validate(paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tuple[Path, ...]) -> None:  # noqa: A002
+    """Check fleet manifests (files or directories; default specs/) without touching Shadeform.
+
+    Prints a summary, or every problem found with its file, line and field (exit code 3).
+    """
+    fleets = load_from_cli(paths, vars, var_files)
+    write_summary(fleets, click.get_text_stream("stdout"))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the manifest language (for editors' completion and checks)."""
+    click.echo(render_schema(), nl=False)
+
+
+def render_schema() -> str:
+    """The schema text exactly as ``reconciler schema`` prints it (and specs/schema.json holds)."""
+    return json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False) + "\n"

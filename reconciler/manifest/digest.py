@@ -1,0 +1,52 @@
+"""A fleet's digest: sha256 of the canonical JSON of its resolved instance specs.
+
+Canonical JSON: keys sorted, no whitespace, UTF-8, instances in address order, ``source``
+left out (moving a manifest does not change what it asks for). Every
+:class:`~pydantic.SecretStr` is replaced by ``"(sensitive:sha256:<hex of its value>)"``, so
+the digest changes when a secret changes but never contains one.
+
+Example::
+
+    digest = fleet_digest(fleet.instances)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import SecretStr
+
+from reconciler.models.spec import InstanceSpec
+
+
+def comparable_spec(spec: InstanceSpec) -> dict[str, Any]:
+    """The spec as plain data for hashing; secrets are still ``SecretStr`` objects here."""
+    return spec.model_dump(mode="python", exclude={"source"})
+
+
+def fleet_digest(instances: Sequence[InstanceSpec]) -> str:
+    """sha256 hex digest of the given specs (sorted by address first)."""
+    ordered = sorted(instances, key=lambda spec: spec.address)
+    return digest_of_comparables(comparable_spec(spec) for spec in ordered)
+
+
+def digest_of_comparables(comparables: Iterable[dict[str, Any]]) -> str:
+    """sha256 of already-dumped specs, in the order given."""
+    text = json.dumps(
+        list(comparables),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_fingerprint,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _fingerprint(value: object) -> str:
+    if isinstance(value, SecretStr):
+        digest = hashlib.sha256(value.get_secret_value().encode("utf-8")).hexdigest()
+        return f"(sensitive:sha256:{digest})"
+    raise TypeError(f"cannot hash a {type(value).__name__} into a fleet digest")

@@ -1,0 +1,259 @@
+"""Turning one validated manifest into a :class:`Fleet` of resolved instance specs.
+
+Merge rules (``defaults`` into each instance; the instance's keys win):
+
+- scalars and lists replace the default, except ``tags``: defaults' tags then the
+  instance's, duplicates dropped, order kept;
+- ``auto_delete``, ``alert``, ``volume_mount`` and ``lifecycle`` merge one level deep: each key
+  the instance sets replaces that key of the default;
+- ``launch_configuration`` is a tagged union and is replaced whole (merging a docker default
+  with a script instance, or two scripts, has no sensible meaning);
+- an explicit ``null`` on the instance removes the default.
+
+``replicas: N`` (N > 1) expands ``name`` to ``name-0`` ... ``name-(N-1)``; addresses are
+``<fleet>/<name>`` and must be unique within the fleet after expansion.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ManifestIssue
+from reconciler.manifest.digest import comparable_spec, digest_of_comparables
+from reconciler.manifest.source import Document, FieldPath
+from reconciler.models import manifest as lang
+from reconciler.models import spec
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+REQUIRED_FIELDS = ("cloud", "region", "shade_instance_type", "shade_cloud")
+_SHALLOW_MERGED = frozenset({"auto_delete", "alert", "volume_mount", "lifecycle"})
+_DEFAULTS: FieldPath = ("defaults",)
+
+
+@dataclass
+class ScriptFiles:
+    """Reads ``script_file`` references once each (many instances may share one)."""
+
+    max_bytes: int = MAX_SCRIPT_BYTES
+    _cache: dict[Path, bytes | str] = field(default_factory=dict)
+
+    def read(self, path: Path) -> bytes | str:
+        """The file's bytes, or a problem description."""
+        if path not in self._cache:
+            self._cache[path] = self._load(path)
+        return self._cache[path]
+
+    def _load(self, path: Path) -> bytes | str:
+        try:
+            with path.open("rb") as stream:
+                content = stream.read(self.max_bytes + 1)
+        except FileNotFoundError:
+            return "not found"
+        except IsADirectoryError:
+            return "is a directory"
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        if len(content) > self.max_bytes:
+            return f"is larger than the {self.max_bytes // 1024} KiB limit"
+        return content
+
+
+@dataclass(frozen=True)
+class _Merged:
+    index: int
+    entry: lang.InstanceEntry
+    values: dict[str, Any]
+    origins: dict[str, FieldPath]
+
+    def path(self, name: str) -> FieldPath:
+        return (*self.origins.get(name, ("instances", self.index)), name)
+
+
+def resolve_fleet(
+    manifest: lang.Manifest,
+    entries: list[tuple[int, lang.InstanceEntry]],
+    document: Document,
+    *,
+    directory: Path,
+    scripts: ScriptFiles,
+) -> tuple[spec.Fleet | None, list[ManifestIssue]]:
+    """The fleet, or None and the problems found (``entries`` are the valid ones, by index)."""
+    issues: list[ManifestIssue] = []
+    instances: list[tuple[spec.InstanceSpec, dict[str, Any]]] = []
+    for index, entry in entries:
+        merged = _merge(manifest.defaults, entry, index)
+        base = _build(manifest.fleet, merged, document, directory, scripts, issues)
+        if base is not None:
+            instances.extend(_named(base, manifest.fleet, name) for name in _expand(entry))
+    if issues:
+        return None, issues
+    instances.sort(key=lambda pair: pair[0].address)
+    fleet = spec.Fleet(
+        name=manifest.fleet,
+        source=document.file,
+        instances=tuple(instance for instance, _ in instances),
+        state_dir=manifest.state_dir,
+        digest=digest_of_comparables(comparable for _, comparable in instances),
+    )
+    return fleet, []
+
+
+def check_instance_names(items: list[Any], document: Document) -> list[ManifestIssue]:
+    """Expanded names must be unique and short enough; checked on the raw entries so that
+    duplicates are reported even next to other errors in the same entries."""
+    issues: list[ManifestIssue] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        replicas = item.get("replicas", 1) if isinstance(item, dict) else 1
+        if isinstance(replicas, str) and replicas.strip().isdigit():
+            replicas = int(replicas)
+        valid_replicas = isinstance(replicas, int) and 1 <= replicas <= lang.MAX_REPLICAS
+        if not isinstance(name, str) or isinstance(replicas, bool) or not valid_replicas:
+            continue
+        where: FieldPath = ("instances", index, "name")
+        for expanded in _expand_name(name, replicas):
+            if len(expanded) > lang.NAME_MAX_LENGTH:
+                message = f"'{expanded}' is longer than {lang.NAME_MAX_LENGTH} characters"
+                issues.append(document.issue(where, message))
+                break
+            if expanded in first_index:
+                first = document.position_of(("instances", first_index[expanded], "name")).line
+                message = f"duplicate instance name '{expanded}' (also declared on line {first})"
+                issues.append(document.issue(where, message))
+                continue
+            first_index[expanded] = index
+    return issues
+
+
+def _merge(
+    defaults: lang.InstanceDefaults | None, entry: lang.InstanceEntry, index: int
+) -> _Merged:
+    values: dict[str, Any] = {}
+    origins: dict[str, FieldPath] = {}
+    inherited = defaults.model_fields_set if defaults is not None else set()
+    own = entry.model_fields_set
+    for name in lang.InstanceFields.model_fields:
+        if name not in own and name not in inherited:
+            continue
+        default = getattr(defaults, name) if name in inherited else None
+        value = getattr(entry, name) if name in own else default
+        origins[name] = ("instances", index) if name in own else _DEFAULTS
+        if name == "tags" and name in own and default:
+            value = list(dict.fromkeys([*default, *(value or ())]))
+        elif name in _SHALLOW_MERGED and name in own and default is not None and value is not None:
+            value = default.model_copy(
+                update={k: getattr(value, k) for k in value.model_fields_set}
+            )
+        values[name] = value
+    return _Merged(index, entry, values, origins)
+
+
+def _build(
+    fleet: str,
+    merged: _Merged,
+    document: Document,
+    directory: Path,
+    scripts: ScriptFiles,
+    issues: list[ManifestIssue],
+) -> tuple[spec.InstanceSpec, dict[str, Any]] | None:
+    """The first replica's spec and its comparable form, or None after recording issues."""
+    values = merged.values
+    start = len(issues)
+    for name in REQUIRED_FIELDS:
+        if values.get(name) is None:
+            where: FieldPath = ("instances", merged.index)
+            issues.append(
+                document.issue(
+                    where,
+                    "required field is missing (set it on the instance or in defaults)",
+                    extra_field=name,
+                )
+            )
+    if values.get("rental_type") == "spot" and values.get("shade_cloud") is False:
+        issues.append(
+            document.issue(merged.path("rental_type"), "rental_type spot needs shade_cloud: true")
+        )
+    launch = values.get("launch_configuration")
+    launch_spec = None
+    if launch is not None:
+        launch_spec = _launch_spec(launch, merged, document, directory, scripts, issues)
+    if len(issues) > start:
+        return None
+    fields = {k: v for k, v in values.items() if k not in ("launch_configuration", "lifecycle")}
+    for name in ("auto_delete", "alert", "volume_mount", "envs"):
+        if fields.get(name) is not None:
+            fields[name] = _dump(fields[name])
+    for name, value in list(fields.items()):
+        if value is None:
+            del fields[name]
+    lifecycle = values.get("lifecycle")
+    instance = spec.InstanceSpec(
+        **fields,
+        address=f"{fleet}/{merged.entry.name}",
+        fleet=fleet,
+        name=merged.entry.name,
+        launch_configuration=launch_spec,
+        lifecycle=spec.Lifecycle(**lifecycle.model_dump()) if lifecycle else spec.Lifecycle(),
+        source=spec.SourceLocation(
+            file=document.file, line=document.position_of(("instances", merged.index)).line
+        ),
+    )
+    return instance, comparable_spec(instance)
+
+
+def _launch_spec(
+    launch: lang.DockerLaunch | lang.ScriptLaunch,
+    merged: _Merged,
+    document: Document,
+    directory: Path,
+    scripts: ScriptFiles,
+    issues: list[ManifestIssue],
+) -> spec.LaunchConfiguration | None:
+    if isinstance(launch, lang.DockerLaunch):
+        docker = spec.DockerConfiguration.model_validate(launch.docker_configuration.model_dump())
+        return spec.LaunchConfiguration(type="docker", docker_configuration=docker)
+    if launch.script_configuration is not None:
+        encoded = launch.script_configuration.base64_script
+    elif launch.script is not None:
+        encoded = base64.b64encode(launch.script.encode("utf-8")).decode("ascii")
+    else:
+        assert launch.script_file is not None
+        content = scripts.read(directory / launch.script_file)
+        if isinstance(content, str):
+            path = (*merged.path("launch_configuration"), "script_file")
+            issues.append(document.issue(path, f"script file '{launch.script_file}' {content}"))
+            return None
+        encoded = base64.b64encode(content).decode("ascii")
+    script = spec.ScriptConfiguration(base64_script=encoded)
+    return spec.LaunchConfiguration(type="script", script_configuration=script)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dump(item) for item in value]
+    return value.model_dump(exclude_none=True)
+
+
+def _expand(entry: lang.InstanceEntry) -> list[str]:
+    return _expand_name(entry.name, entry.replicas)
+
+
+def _expand_name(name: str, replicas: int) -> list[str]:
+    if replicas == 1:
+        return [name]
+    return [f"{name}-{i}" for i in range(replicas)]
+
+
+def _named(
+    base: tuple[spec.InstanceSpec, dict[str, Any]], fleet: str, name: str
+) -> tuple[spec.InstanceSpec, dict[str, Any]]:
+    instance, comparable = base
+    if instance.name == name:
+        return base
+    address = f"{fleet}/{name}"
+    update = {"name": name, "address": address}
+    return instance.model_copy(update=update), {**comparable, **update}
