@@ -145,4 +145,9 @@ class Interpolator:
                 ),
             )
         shown = expression if len(expression) <= 40 else expression[:37] + "..."
-        return "", False, f"cannot interpolate '${{{shown}}}': use ${{var.NAME}} or ${{env:NAME}}"
+        return (
+            "",
+            False,
+            f"cannot interpolate '${{{shown}}}': use ${{var.NAME}} or ${{env:NAME}}"
+            " (write '$${' for a literal '${', e.g. in shell scripts)",
+        )

@@ -17,6 +17,7 @@ Merge rules (``defaults`` into each instance; the instance's keys win):
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ MAX_SCRIPT_BYTES = 1024 * 1024
 REQUIRED_FIELDS = ("cloud", "region", "shade_instance_type", "shade_cloud")
 _SHALLOW_MERGED = frozenset({"auto_delete", "alert", "volume_mount", "lifecycle"})
 _DEFAULTS: FieldPath = ("defaults",)
+_NAME = re.compile(lang.NAME_PATTERN)
 
 
 @dataclass
@@ -112,7 +114,9 @@ def check_instance_names(items: list[Any], document: Document) -> list[ManifestI
         if isinstance(replicas, str) and replicas.strip().isdigit():
             replicas = int(replicas)
         valid_replicas = isinstance(replicas, int) and 1 <= replicas <= lang.MAX_REPLICAS
-        if not isinstance(name, str) or isinstance(replicas, bool) or not valid_replicas:
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > lang.NAME_MAX_LENGTH:
+            continue  # the schema reports bad names
+        if isinstance(replicas, bool) or not valid_replicas:
             continue
         where: FieldPath = ("instances", index, "name")
         for expanded in _expand_name(name, replicas):

@@ -86,11 +86,16 @@ def _locate(data: Any, prefix: FieldPath, loc: tuple[Any, ...]) -> tuple[FieldPa
     current = _at(data, prefix)
     path = list(prefix)
     rest: list[Any] = []
+    tag_consumed = False
     for element in loc:
-        if isinstance(current, dict) and isinstance(element, str) and element in current:
+        if isinstance(current, dict) and not tag_consumed and current.get("type") == element:
+            tag_consumed = True  # a discriminated union's tag, e.g. launch_configuration's
+        elif isinstance(current, dict) and isinstance(element, str) and element in current:
+            tag_consumed = False
             current = current[element]
             path.append(element)
         elif isinstance(current, list) and isinstance(element, int) and 0 <= element < len(current):
+            tag_consumed = False
             current = current[element]
             path.append(element)
         else:

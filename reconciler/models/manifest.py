@@ -85,6 +85,12 @@ def _secret(value: Any) -> SecretStr:
     raise ValueError("Input should be a valid string")
 
 
+def _scalar(value: Any) -> str | int | float | bool:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError("a variable must be a string, number or boolean")
+
+
 Int = Annotated[int, BeforeValidator(_int_input)]
 Bool = Annotated[bool, BeforeValidator(_bool_input)]
 Port = Annotated[int, BeforeValidator(_int_input), Field(ge=1, le=65535)]
@@ -108,7 +114,7 @@ AlwaysSecretStr = Annotated[
 ]
 VariableValue = Annotated[
     str | int | float | bool,
-    Field(union_mode="left_to_right"),
+    PlainValidator(_scalar),
     WithJsonSchema({"type": ["string", "number", "boolean"]}),
 ]
 
@@ -454,10 +460,10 @@ def _step(tp: Any, element: str | int) -> list[Any]:
     for t in _flatten(tp):
         origin = get_origin(t)
         if isinstance(t, type) and issubclass(t, BaseModel):
-            if isinstance(element, str) and element in t.model_fields:
-                out.append(t.model_fields[element].annotation)
-            elif element == _literal_tag(t):
+            if element == _literal_tag(t):  # pydantic puts a union's tag in the location
                 out.append(t)
+            elif isinstance(element, str) and element in t.model_fields:
+                out.append(t.model_fields[element].annotation)
         elif origin in (list, tuple) and isinstance(element, int):
             out.append(get_args(t)[0])
         elif origin is dict:

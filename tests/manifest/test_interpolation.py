@@ -1,0 +1,126 @@
+"""``${var.*}`` / ``${env:*}`` substitution, secrecy marking and located errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from reconciler.errors import ManifestIssue
+from reconciler.manifest.interpolation import Interpolator, is_secret_path, variable_text
+from reconciler.manifest.source import parse_document
+
+
+def interpolate(
+    text: str, variables: dict[str, str] | None = None, environ: dict[str, str] | None = None
+) -> tuple[Any, list[ManifestIssue]]:
+    document, _ = parse_document(text, "m.yaml")
+    interpolator = Interpolator(variables or {}, environ or {})
+    return interpolator.interpolate(document, skip_keys=frozenset({"variables"}))
+
+
+def test_variables_and_env_are_substituted_inside_strings() -> None:
+    data, issues = interpolate(
+        "args: --model ${var.model} --port ${var.port}\nuser: ${env:USER}\n",
+        variables={"model": "m/7b", "port": "80"},
+        environ={"USER": "ada"},
+    )
+    assert issues == []
+    assert data == {"args": "--model m/7b --port 80", "user": "ada"}
+
+
+def test_env_default_applies_when_unset_or_empty() -> None:
+    text = "a: ${env:A:-fallback}\nb: ${env:B:-fallback}\nc: ${env:C:-}\nd: ${env:D}\n"
+    data, issues = interpolate(text, environ={"B": "", "D": ""})
+    assert issues == []
+    assert data == {"a": "fallback", "b": "fallback", "c": "", "d": ""}
+
+
+def test_escape_writes_a_literal() -> None:
+    data, issues = interpolate("script: echo $${HOME} costs $5\n")
+    assert issues == []
+    assert data == {"script": "echo ${HOME} costs $5"}
+
+
+def test_variables_block_is_not_interpolated() -> None:
+    data, issues = interpolate("variables:\n  x: ${var.y}\n")
+    assert issues == []
+    assert data == {"variables": {"x": "${var.y}"}}
+
+
+def test_unset_env_is_an_error_at_its_line() -> None:
+    _, issues = interpolate("fleet: a\ninstances:\n  - name: ${env:NAME_FROM_ENV}\n")
+    [issue] = issues
+    assert (issue.line, issue.column, issue.field) == (3, 5, "instances[0].name")
+    assert "NAME_FROM_ENV is not set" in issue.message
+    assert "${env:NAME_FROM_ENV:-default}" in issue.message
+
+
+def test_unknown_variable_suggests_a_close_name() -> None:
+    _, issues = interpolate("fleet: a\nargs: ${var.modle}\n", variables={"model": "x"})
+    [issue] = issues
+    assert (issue.line, issue.field) == (2, "args")
+    assert issue.message == "unknown variable 'modle'; did you mean 'model'?"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a: ${HOME}\n", "cannot interpolate"), ("a: ${var.x\n", "unterminated")],
+)
+def test_malformed_expressions(text: str, expected: str) -> None:
+    _, issues = interpolate(text)
+    [issue] = issues
+    assert expected in issue.message
+    assert (issue.line, issue.field) == (1, "a")
+
+
+def test_env_values_in_envs_and_registry_credentials_become_secret() -> None:
+    text = """\
+instances:
+  - envs:
+      - {name: A, value: "${env:TOKEN}"}
+      - {name: B, value: "literal"}
+      - {name: C, value: "${var.v}"}
+    launch_configuration:
+      docker_configuration:
+        envs: [{name: D, value: "pre-${env:TOKEN:-x}"}]
+        registry_credentials: {username: "${env:TOKEN}", password: "${var.v}"}
+        args: "${env:TOKEN}"
+"""
+    data, issues = interpolate(text, variables={"v": "plain"}, environ={"TOKEN": "s3cr3t"})
+    assert issues == []
+    instance = data["instances"][0]
+    assert isinstance(instance["envs"][0]["value"], SecretStr)
+    assert instance["envs"][0]["value"].get_secret_value() == "s3cr3t"
+    assert instance["envs"][1]["value"] == "literal"
+    assert instance["envs"][2]["value"] == "plain"
+    docker = instance["launch_configuration"]["docker_configuration"]
+    assert docker["envs"][0]["value"].get_secret_value() == "pre-s3cr3t"
+    assert isinstance(docker["registry_credentials"]["username"], SecretStr)
+    assert docker["registry_credentials"]["password"] == "plain"  # the model makes it secret
+    assert docker["args"] == "s3cr3t"  # not a secret field
+
+
+def test_secret_values_never_reach_messages() -> None:
+    _, issues = interpolate("a: ${env:TOKEN} ${var.nope}\n", environ={"TOKEN": "s3cr3t"})
+    assert issues and all("s3cr3t" not in i.render() for i in issues)
+
+
+def test_is_secret_path() -> None:
+    assert is_secret_path(("defaults", "envs", 0, "value"))
+    assert is_secret_path(("x", "registry_credentials", "password"))
+    assert not is_secret_path(("instances", 0, "envs", 0, "name"))
+    assert not is_secret_path(("value",))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(True, "true"), (False, "false"), (3, "3"), (1.5, "1.5"), ("s", "s")]
+)
+def test_variable_text(value: object, text: str) -> None:
+    assert variable_text(value) == text
+
+
+def test_variable_text_refuses_collections() -> None:
+    assert variable_text([1]) is None
+    assert variable_text(None) is None
