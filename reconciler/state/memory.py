@@ -48,12 +48,10 @@ class MemoryStateStore:
         *,
         emergency_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
-        clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._emergency_dir = emergency_dir
         self._environ = os.environ if environ is None else environ
-        self._clock = clock
         self._now = now
         self._states: dict[str, FleetState] = {}
         self._holders: dict[str, _Holder] = {}
@@ -111,10 +109,10 @@ class MemoryStateStore:
         check_fleet_name(fleet)
         info = make_lock_info(fleet, command=command, environ=self._environ, now=self._now())
         holder = _Holder(info=info, thread_id=threading.get_ident())
-        deadline = self._clock() + max(timeout, 0.0)
+        deadline = time.monotonic() + max(timeout, 0.0)
         with self._changed:
             while fleet in self._holders:
-                remaining = deadline - self._clock()
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise lock_refused(fleet, self._holders[fleet].info, waited=timeout)
                 self._changed.wait(remaining)
