@@ -149,7 +149,7 @@ def _in(
     return RegionOffer(region, table[region], available, spot_price, spot_available)
 
 
-_B200_OS = (OS_UBUNTU_22, OS_UBUNTU_24)
+_B200_OS = (OS_UBUNTU_22, OS_UBUNTU_20, OS_UBUNTU_24)
 
 OFFERS: tuple[InstanceOffer, ...] = (
     # hyperstack

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from reconciler.emulator.catalog import (
@@ -26,8 +27,9 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 _SECONDS_PER_HOUR = 3600.0
 
 
+@lru_cache(maxsize=1 << 16)
 def iso_time(epoch_seconds: float) -> str:
-    """``1.5`` -> ``"1970-01-01T00:00:01.500Z"``."""
+    """``1.5`` -> ``"1970-01-01T00:00:01.500Z"`` (cached: lists render the same times often)."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

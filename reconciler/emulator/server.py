@@ -33,7 +33,9 @@ def is_loopback(host: str) -> bool:
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A listening TCP socket on host:port; raises OSError (e.g. address in use)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and
+    # without it keep-alive requests stall ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -7,6 +7,7 @@ is folded into a fresh snapshot when it grows past the live data, and on every s
 last journal line (the process was killed mid-write) is ignored. Replaying is idempotent:
 every line carries a whole value, last write wins.
 
+Both files are created owner-only (0600): instances hold env values and registry passwords.
 Tables are ``kind -> key -> JSON value``; the cloud decides what kinds exist.
 """
 
@@ -101,7 +102,7 @@ class FileStore:
 
     def _open_journal(self) -> IO[str]:
         if self._journal is None:
-            self._journal = self.journal_path.open("a", encoding="utf-8")
+            self._journal = _private_file(self.journal_path, os.O_APPEND)
         return self._journal
 
     def _read_snapshot(self) -> Tables:
@@ -149,7 +150,7 @@ class FileStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            with temp.open("w", encoding="utf-8") as handle:
+            with _private_file(temp, os.O_TRUNC) as handle:
                 json.dump(body, handle, separators=(",", ":"))
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -157,5 +158,12 @@ class FileStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-        self.journal_path.write_text("", encoding="utf-8")
+        _private_file(self.journal_path, os.O_TRUNC).close()
         self._journal_lines = 0
+
+
+def _private_file(path: Path, mode_flag: int) -> IO[str]:
+    """Open for writing, readable by the owner only: instances carry env values and registry
+    passwords, as Shadeform stores them."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag, 0o600)
+    return os.fdopen(descriptor, "w", encoding="utf-8")

@@ -123,3 +123,12 @@ def test_the_emulated_cloud_survives_a_restart(data_file: Path, clock: FakeClock
     )
     assert refused.status_code == 409
     second.close()
+
+
+def test_data_files_are_private_to_their_owner(data_file: Path) -> None:
+    store = FileStore(data_file)
+    store.load()
+    store.put("instance", "a", {"envs": [{"name": "TOKEN", "value": "secret"}]})
+    store.close()
+    for path in (data_file, Path(f"{data_file}.journal")):
+        assert path.stat().st_mode & 0o777 == 0o600
