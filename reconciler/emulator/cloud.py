@@ -42,7 +42,7 @@ _IP_PREFIX = {"hyperstack": "38.80", "lambdalabs": "129.213", "datacrunch": "65.
 def _ip_for(cloud: str, instance_id: str) -> str:
     digest = hashlib.sha256(instance_id.encode()).digest()
     prefix = _IP_PREFIX.get(cloud, "195.242")
-    return f"{prefix}.{digest[0]}.{max(1, digest[1]) % 255}"
+    return f"{prefix}.{digest[0]}.{digest[1] % 254 + 1}"
 
 
 class Cloud:
