@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,15 +33,13 @@ from reconciler.state.codec import encode_state
 from reconciler.state.holder import lock_refused, make_lock_info, matching_holder
 from reconciler.state.store import StateStore, check_fleet_name, next_version
 
-
-@dataclass(frozen=True)
-class _Holder:
-    info: LockInfo
-    thread_id: int
+# Lock ids taken in the current context. ``asyncio.to_thread`` copies the context, so a
+# write made from a worker thread on behalf of the lock holder is still recognised as its.
+_HELD_HERE: ContextVar[frozenset[str]] = ContextVar("memory_store_locks", default=frozenset())
 
 
 class MemoryStateStore:
-    """States and locks in a dict; thread-safe; a lock belongs to the thread that took it."""
+    """States and locks in a dict; thread-safe; a lock belongs to the context that took it."""
 
     def __init__(
         self,
@@ -54,8 +52,8 @@ class MemoryStateStore:
         self._environ = os.environ if environ is None else environ
         self._now = now
         self._states: dict[str, FleetState] = {}
-        self._holders: dict[str, _Holder] = {}
-        self._broken: dict[str, _Holder] = {}  # by lock id, until its holder leaves the block
+        self._holders: dict[str, LockInfo] = {}
+        self._broken: dict[str, LockInfo] = {}  # by lock id, until its holder leaves the block
         self._changed = threading.Condition()
         self._write_failure: StateError | None = None
         self.emergency_copies: list[FleetState] = []
@@ -77,11 +75,11 @@ class MemoryStateStore:
         with self._changed:
             if self._write_failure is not None:
                 raise self._write_failure
-            me = threading.get_ident()
+            held_here = _HELD_HERE.get()
             for broken in self._broken.values():
-                if broken.info.fleet == state.fleet and broken.thread_id == me:
+                if broken.fleet == state.fleet and broken.id in held_here:
                     raise LockError(
-                        f"The lock {broken.info.id} on fleet {state.fleet!r} was force-unlocked "
+                        f"The lock {broken.id} on fleet {state.fleet!r} was force-unlocked "
                         "while this run held it, so it no longer owns the state; nothing more "
                         "was written."
                     )
@@ -108,20 +106,21 @@ class MemoryStateStore:
     def lock(self, fleet: str, *, timeout: float = 0.0, command: str) -> Iterator[LockInfo]:
         check_fleet_name(fleet)
         info = make_lock_info(fleet, command=command, environ=self._environ, now=self._now())
-        holder = _Holder(info=info, thread_id=threading.get_ident())
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._changed:
             while fleet in self._holders:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise lock_refused(fleet, self._holders[fleet].info, waited=timeout)
+                    raise lock_refused(fleet, self._holders[fleet], waited=timeout)
                 self._changed.wait(remaining)
-            self._holders[fleet] = holder
+            self._holders[fleet] = info
+        _HELD_HERE.set(_HELD_HERE.get() | {info.id})
         try:
             yield info
         finally:
+            _HELD_HERE.set(_HELD_HERE.get() - {info.id})
             with self._changed:
-                if self._holders.get(fleet) == holder:
+                if self._holders.get(fleet) == info:
                     del self._holders[fleet]
                 self._broken.pop(info.id, None)
                 self._changed.notify_all()
@@ -129,14 +128,12 @@ class MemoryStateStore:
     def lock_holder(self, fleet: str) -> LockInfo | None:
         check_fleet_name(fleet)
         with self._changed:
-            holder = self._holders.get(fleet)
-            return holder.info if holder is not None else None
+            return self._holders.get(fleet)
 
     def force_unlock(self, fleet: str, lock_id: str) -> None:
         check_fleet_name(fleet)
         with self._changed:
-            holder = self._holders.get(fleet)
-            matching_holder(fleet, lock_id, holder.info if holder else None)
+            matching_holder(fleet, lock_id, self._holders.get(fleet))
             self._broken[lock_id] = self._holders.pop(fleet)
             self._changed.notify_all()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -144,3 +145,19 @@ def test_next_version_without_stored_state() -> None:
     persisted = next_version(None, state)
     assert persisted is not None and persisted.serial == 1
     assert persisted.content_equal(state)
+
+
+def test_force_unlock_also_stops_writes_made_from_a_worker_thread(store: StateStore) -> None:
+    """The executor writes through ``asyncio.to_thread`` while its task holds the lock."""
+    saved = store.write(make_state())
+
+    async def hung_apply() -> None:
+        with store.lock("inference", command="hung apply") as info:
+            await asyncio.to_thread(store.write, with_generation(saved, 1))  # allowed
+            store.force_unlock("inference", info.id)
+            with pytest.raises(LockError, match="force-unlocked"):
+                await asyncio.to_thread(store.write, with_generation(saved, 2))
+
+    asyncio.run(hung_apply())
+    stored = store.read("inference")
+    assert stored is not None and stored.serial == 2
