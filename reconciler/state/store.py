@@ -54,7 +54,10 @@ class StateStore(Protocol):
         ...
 
     def write_emergency_copy(self, state: FleetState) -> Path:
-        """Best effort: save ``state`` somewhere a human can find it after ``write`` failed."""
+        """Best effort: save ``state`` somewhere a human can find it after ``write`` failed.
+
+        Returns where it went; raises :class:`StateError` only when nowhere was writable.
+        """
         ...
 
     def lock(
