@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from reconciler.models.plan import SENSITIVE_PREFIX
 from reconciler.models.spec import InstanceSpec
@@ -30,29 +30,32 @@ def is_fingerprint(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SENSITIVE_PREFIX)
 
 
-def _to_plain(value: Any, key: str) -> Any:
-    if isinstance(value, SecretStr):
-        return fingerprint(value.get_secret_value(), key)
-    if isinstance(value, BaseModel):
-        return {
-            name: _to_plain(getattr(value, name), key)
-            for name in type(value).model_fields
-            if getattr(value, name) is not None
-        }
-    if isinstance(value, tuple | list):
-        return [_to_plain(v, key) for v in value]
-    return value
+def _fingerprint_secrets(dumped: list[dict[str, Any]], models: tuple[Any, ...], key: str) -> None:
+    for plain, model in zip(dumped, models, strict=True):
+        for name, value in model:
+            if isinstance(value, SecretStr):
+                plain[name] = fingerprint(value.get_secret_value(), key)
 
 
 def comparable_spec(spec: InstanceSpec, key: str) -> dict[str, Any]:
     """The spec as JSON-safe data: ``None`` fields dropped, secrets fingerprinted.
 
     ``lifecycle`` is kept (the state needs ``prevent_destroy`` for instances that left the
-    manifest) but the diff ignores it, like ``address``, ``fleet`` and ``source``.
+    manifest) but the diff ignores it, like ``address``, ``fleet`` and ``source``. Secrets can
+    only sit in ``envs`` and the docker configuration's ``envs`` and ``registry_credentials``
+    (the spec's types say so); those are patched after pydantic's fast JSON dump.
     """
-    plain = _to_plain(spec, key)
-    assert isinstance(plain, dict)
-    plain.pop("source", None)
+    plain: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True, exclude={"source"})
+    _fingerprint_secrets(plain.get("envs", []), spec.envs, key)
+    launch = spec.launch_configuration
+    docker = launch.docker_configuration if launch else None
+    if docker is not None:
+        docker_plain = plain["launch_configuration"]["docker_configuration"]
+        _fingerprint_secrets(docker_plain.get("envs", []), docker.envs, key)
+        if docker.registry_credentials is not None:
+            _fingerprint_secrets(
+                [docker_plain["registry_credentials"]], (docker.registry_credentials,), key
+            )
     return plain
 
 

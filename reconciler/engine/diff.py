@@ -68,6 +68,8 @@ def diff_specs(
     Fields under ``ignore`` (``lifecycle.ignore_changes``) are left out entirely.
     """
     old, new = compared_view(before), compared_view(after)
+    if old == new:
+        return ()  # the common case (no-op plans of large fleets): skip deepdiff's walk
     raw = DeepDiff(old, new, ignore_order=False, verbose_level=0, view="tree")
     paths: set[tuple[str, ...]] = set()
     for report in raw.values():
