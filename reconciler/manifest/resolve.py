@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,10 @@ def resolve_fleet(
     """The fleet, or None and the problems found (``entries`` are the valid ones, by index)."""
     issues: list[ManifestIssue] = []
     instances: list[tuple[spec.InstanceSpec, dict[str, Any]]] = []
+    converted = _Converted()
     for index, entry in entries:
         merged = _merge(manifest.defaults, entry, index)
-        base = _build(manifest.fleet, merged, document, directory, scripts, issues)
+        base = _build(manifest.fleet, merged, document, directory, scripts, converted, issues)
         if base is not None:
             instances.extend(_named(base, manifest.fleet, name) for name in _expand(entry))
     if issues:
@@ -162,6 +164,7 @@ def _build(
     document: Document,
     directory: Path,
     scripts: ScriptFiles,
+    converted: _Converted,
     issues: list[ManifestIssue],
 ) -> tuple[spec.InstanceSpec, dict[str, Any]] | None:
     """The first replica's spec and its comparable form, or None after recording issues."""
@@ -184,24 +187,22 @@ def _build(
     launch = values.get("launch_configuration")
     launch_spec = None
     if launch is not None:
-        launch_spec = _launch_spec(launch, merged, document, directory, scripts, issues)
-    if len(issues) > start:
+        launch_spec = converted.get(
+            launch, _launch_spec, launch, merged, document, directory, scripts, issues
+        )
+    if len(issues) > start or (launch is not None and launch_spec is None):
         return None
-    fields = {k: v for k, v in values.items() if k not in ("launch_configuration", "lifecycle")}
-    for name in ("auto_delete", "alert", "volume_mount", "envs"):
-        if fields.get(name) is not None:
-            fields[name] = _dump(fields[name])
-    for name, value in list(fields.items()):
-        if value is None:
-            del fields[name]
-    lifecycle = values.get("lifecycle")
+    fields = {
+        name: converted.get(value, _to_spec, name, value)
+        for name, value in values.items()
+        if value is not None and name != "launch_configuration"
+    }
     instance = spec.InstanceSpec(
         **fields,
         address=f"{fleet}/{merged.entry.name}",
         fleet=fleet,
         name=merged.entry.name,
         launch_configuration=launch_spec,
-        lifecycle=spec.Lifecycle(**lifecycle.model_dump()) if lifecycle else spec.Lifecycle(),
         source=spec.SourceLocation(
             file=document.file, line=document.position_of(("instances", merged.index)).line
         ),
@@ -236,10 +237,40 @@ def _launch_spec(
     return spec.LaunchConfiguration(type="script", script_configuration=script)
 
 
-def _dump(value: Any) -> Any:
+_SPEC_TYPES: dict[str, type[spec.SpecModel]] = {
+    "auto_delete": spec.Thresholds,
+    "alert": spec.Thresholds,
+    "volume_mount": spec.VolumeMount,
+    "lifecycle": spec.Lifecycle,
+    "envs": spec.Env,
+}
+
+
+def _to_spec(name: str, value: Any) -> Any:
+    """A manifest value as the spec wants it (spec models for the mapping fields)."""
+    model = _SPEC_TYPES.get(name)
+    if model is None:
+        return value
     if isinstance(value, list):
-        return [_dump(item) for item in value]
-    return value.model_dump(exclude_none=True)
+        return tuple(model.model_validate(item.model_dump(exclude_none=True)) for item in value)
+    return model.model_validate(value.model_dump(exclude_none=True))
+
+
+class _Converted:
+    """Converts each manifest object once: defaults' values are shared by many instances."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[object, Any]] = {}
+
+    def get(self, source: object, convert: Callable[..., Any], *args: Any) -> Any:
+        if isinstance(source, str | bool | int | float):
+            return convert(*args)
+        hit = self._done.get(id(source))
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        value = convert(*args)
+        self._done[id(source)] = (source, value)
+        return value
 
 
 def _expand(entry: lang.InstanceEntry) -> list[str]:

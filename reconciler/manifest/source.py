@@ -31,6 +31,7 @@ from yaml.events import (
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
+    StreamEndEvent,
 )
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
@@ -46,6 +47,8 @@ FieldPath = tuple[str | int, ...]
 _Loader: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 _TAG = "tag:yaml.org,2002:"
 _MERGE_KEY = "<<"
+# First characters with which a plain scalar may resolve to something other than a string.
+_RESOLVABLE = frozenset(key[0] for key in Resolver.yaml_implicit_resolvers if key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +129,9 @@ class FileProblem(Exception):
 def parse_document(text: str, display: str) -> tuple[Document, list[ManifestIssue]]:
     """Compose one YAML document. Raises ``FileProblem`` when nothing usable came out."""
     composer = _Composer(display)
+    loader = _Loader(text)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        while (event := loader.get_event()) is not None and type(event) is not StreamEndEvent:
             composer.feed(event)
     except yaml.YAMLError as exc:
         raise FileProblem(_yaml_issue(exc, display, text)) from None
@@ -135,6 +139,8 @@ def parse_document(text: str, display: str) -> tuple[Document, list[ManifestIssu
         raise FileProblem(abort.issue) from None
     except UnicodeError:
         raise FileProblem(ManifestIssue(display, 1, 1, "", "file is not valid text")) from None
+    finally:
+        loader.dispose()
     if composer.root is None or composer.root.value is None:
         raise FileProblem(
             ManifestIssue(display, 1, 1, "", "file is empty (expected a mapping with 'fleet')")
@@ -192,9 +198,18 @@ class _Composer:
         self.constructor = SafeConstructor()
 
     def feed(self, event: Event) -> None:
+        kind = type(event)
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            frame = self.stack.pop()
+            value = self._finish_mapping(frame) if frame.is_mapping else frame.items
+            built = _Built(value, frame.size)
+            self._remember(frame.anchor, built)
+            self._add(built, None)
+            return
         mark = event.start_mark
         position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        if isinstance(event, ScalarEvent):
+        if kind is ScalarEvent:
+            assert isinstance(event, ScalarEvent)
             self.written += 1
             if self._awaiting_key():
                 self._key(event, position)
@@ -214,12 +229,6 @@ class _Composer:
             self.stack.append(
                 _Frame(path, event.anchor, is_mapping=isinstance(event, MappingStartEvent))
             )
-        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
-            frame = self.stack.pop()
-            value = self._finish_mapping(frame) if frame.is_mapping else frame.items
-            built = _Built(value, frame.size)
-            self._remember(frame.anchor, built)
-            self._add(built, None)
         elif isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
@@ -305,8 +314,9 @@ class _Composer:
     def _scalar(self, event: ScalarEvent, position: Position) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
-            if not event.implicit[0] or tag == "!":
-                return event.value
+            value = event.value
+            if not event.implicit[0] or tag == "!" or (value and value[0] not in _RESOLVABLE):
+                return value
             tag = self.resolver.resolve(ScalarNode, event.value, (True, False))
         if tag == _TAG + "str":
             return event.value

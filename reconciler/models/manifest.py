@@ -91,9 +91,28 @@ def _scalar(value: Any) -> str | int | float | bool:
     raise ValueError("a variable must be a string, number or boolean")
 
 
-Int = Annotated[int, BeforeValidator(_int_input)]
-Bool = Annotated[bool, BeforeValidator(_bool_input)]
-Port = Annotated[int, BeforeValidator(_int_input), Field(ge=1, le=65535)]
+# Integers and booleans may also be written as one ${...} interpolation; the schema says so,
+# so that editors do not flag `host_port: ${var.port}`.
+_INTERPOLATION_SCHEMA = {"type": "string", "pattern": r"^\$\{[^{}]+\}$"}
+
+
+def _int_schema(minimum: int, maximum: int | None = None) -> WithJsonSchema:
+    bounds: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        bounds["maximum"] = maximum
+    return WithJsonSchema({"anyOf": [bounds, _INTERPOLATION_SCHEMA]})
+
+
+Bool = Annotated[
+    bool,
+    BeforeValidator(_bool_input),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, _INTERPOLATION_SCHEMA]}),
+]
+Port = Annotated[int, BeforeValidator(_int_input), Field(ge=1, le=65535), _int_schema(1, 65535)]
+PositiveInt = Annotated[int, BeforeValidator(_int_input), Field(ge=1), _int_schema(1)]
+Replicas = Annotated[
+    int, BeforeValidator(_int_input), Field(ge=1, le=MAX_REPLICAS), _int_schema(1, MAX_REPLICAS)
+]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 Name = Annotated[
     str,
@@ -155,8 +174,8 @@ class RegistryCredentials(ManifestModel):
 class DockerConfiguration(ManifestModel):
     image: NonEmptyStr = Field(description="Docker image pulled and run at startup")
     args: str | None = Field(default=None, description="Container arguments")
-    shared_memory_in_gb: Int | None = Field(
-        default=None, ge=1, description="--shm-size in GB; unset means --ipc=host"
+    shared_memory_in_gb: PositiveInt | None = Field(
+        default=None, description="--shm-size in GB; unset means --ipc=host"
     )
     envs: list[EnvVar] = Field(default_factory=list, description="Container environment")
     port_mappings: list[PortMapping] = Field(default_factory=list, description="-p mappings")
@@ -401,9 +420,7 @@ class InstanceEntry(InstanceFields):
     """One instance (or, with ``replicas``, a group of identical ones)."""
 
     name: Name = Field(description="Instance name; replicas append -0, -1, ...")
-    replicas: Int = Field(
-        default=1, ge=1, le=MAX_REPLICAS, description="Number of identical instances"
-    )
+    replicas: Replicas = Field(default=1, description="Number of identical instances")
 
 
 class Manifest(ManifestModel):

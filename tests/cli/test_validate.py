@@ -151,3 +151,18 @@ def test_manifest_options_feed_load_from_cli(runner: CliRunner, tmp_path: Path) 
     result = runner.invoke(probe, [str(manifest), "--var", "t=B200"])
     assert result.exit_code == 0, result.output
     assert seen == ["B200"]
+
+
+def test_example_specs_satisfy_the_json_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")  # comes with openapi-core (test extra)
+    from reconciler.manifest.source import read_document
+
+    schema = json.loads(render_schema())
+    validator = jsonschema.Draft202012Validator(schema)
+    for manifest in sorted(SPECS.glob("*.yaml")):
+        document, issues = read_document(manifest, manifest.name)
+        assert issues == []
+        errors = [e.message for e in validator.iter_errors(document.data)]
+        assert errors == [], (manifest.name, errors)
+    wrong = {"fleet": "f", "instances": [{"name": "a", "replicas": 0, "imgae": "x"}]}
+    assert len(list(validator.iter_errors(wrong))) == 2
