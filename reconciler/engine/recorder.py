@@ -1,4 +1,10 @@
-"""Persist a fleet's state after every single action, never batching to the end."""
+"""Persist a fleet's state after every single action, never batching to the end.
+
+Saves use *group commit*: while one write is on its way to disk, the changes that arrive are
+queued and the next write carries them all. Every caller still waits until its own change is
+durably stored (a create's intent is on disk before the request is sent), but a large apply
+no longer pays one full-state write per action.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +15,68 @@ from reconciler.errors import ReconcilerError, StateError
 from reconciler.models.state import FleetState
 from reconciler.state import StateStore
 
+Mutation = Callable[[FleetState], None]
+
 
 class StateRecorder:
     """Serialises changes to one fleet's state and writes each one durably before returning.
 
-    ``update`` hands the mutation a draft whose ``instances`` and ``intents`` dicts are fresh
-    copies (records themselves are immutable by convention and replaced, never edited), so a
-    failed write leaves ``state`` as it was. When the store cannot write, an emergency copy of
-    the draft is saved and a :class:`StateError` says where, loudly.
+    A mutation gets a draft whose ``instances`` and ``intents`` dicts are fresh copies (records
+    themselves are immutable by convention and replaced, never edited), so a failed write
+    leaves ``state`` as it was. When the store cannot write, an emergency copy of the draft is
+    saved and a :class:`StateError` says where, loudly, to every waiting caller.
     """
 
     def __init__(self, store: StateStore, state: FleetState) -> None:
         self.store = store
         self.state = state
-        self._lock = asyncio.Lock()
+        self.writes = 0
+        self._queue: list[tuple[Mutation, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    async def update(self, mutate: Callable[[FleetState], None]) -> None:
-        async with self._lock:
+    async def update(self, mutate: Mutation) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((mutate, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
             draft = self.state.model_copy(
-                update={
-                    "instances": dict(self.state.instances),
-                    "intents": dict(self.state.intents),
-                }
+                update={"instances": dict(self.state.instances), "intents": dict(self.state.intents)}
             )
-            mutate(draft)
+            for mutate, _ in batch:
+                mutate(draft)
             try:
                 self.state = await asyncio.to_thread(self.store.write, draft)
+                self.writes += 1
             except (ReconcilerError, OSError) as exc:
-                try:
-                    where = f"An emergency copy of everything learned so far is at {self.store.write_emergency_copy(draft)}."
-                except Exception as copy_exc:  # noqa: BLE001 - report both failures
-                    where = f"The emergency copy failed too ({copy_exc})."
-                raise StateError(
-                    f"COULD NOT SAVE THE STATE of fleet {draft.fleet}: {exc}. {where} "
-                    "Restore it as the fleet's state before running the reconciler again, "
-                    "or instances created by this run may be created twice."
-                ) from exc
+                for mutate, _ in self._queue:  # what arrived meanwhile belongs in the copy too
+                    mutate(draft)
+                error = self._loud_error(draft, exc)
+                for _, future in (*batch, *self._queue):
+                    if not future.done():
+                        future.set_exception(error)
+                self._queue = []
+                return
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    def _loud_error(self, draft: FleetState, exc: Exception) -> StateError:
+        try:
+            where = (
+                "An emergency copy of everything learned so far is at "
+                f"{self.store.write_emergency_copy(draft)}."
+            )
+        except Exception as copy_exc:  # noqa: BLE001 - report both failures
+            where = f"The emergency copy failed too ({copy_exc})."
+        error = StateError(
+            f"COULD NOT SAVE THE STATE of fleet {draft.fleet}: {exc}. {where} "
+            "Restore it as the fleet's state before running the reconciler again, "
+            "or instances created by this run may be created twice."
+        )
+        error.__cause__ = exc
+        return error
