@@ -5,7 +5,7 @@ Commands that load manifests reuse these::
     @cli.command()
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
     @manifest_options
-    def plan(paths: tuple[Path, ...], **manifest_kwargs: object) -> None:
+    def plan(paths: tuple[Path, ...], **manifest_kwargs: Unpack[ManifestOptions]) -> None:
         fleets = load_from_cli(paths, **manifest_kwargs)
 """
 
@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypedDict, TypeVar, Unpack
 
 import click
 
@@ -30,6 +30,13 @@ _GPU_PREFIX = re.compile(r"^(\d+)x")
 _VARIABLE_NAME = re.compile(VARIABLE_NAME_PATTERN)
 
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
+
+
+class ManifestOptions(TypedDict):
+    """The keyword arguments :func:`manifest_options` adds (type ``**kwargs`` with Unpack)."""
+
+    vars: tuple[str, ...]
+    var_files: tuple[Path, ...]
 
 
 def manifest_options(command: CommandT) -> CommandT:
@@ -120,12 +127,12 @@ def _count(number: int, noun: str) -> str:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @manifest_options
-def validate(paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tuple[Path, ...]) -> None:  # noqa: A002
+def validate(paths: tuple[Path, ...], **manifest_kwargs: Unpack[ManifestOptions]) -> None:
     """Check fleet manifests (files or directories; default specs/) without touching Shadeform.
 
     Prints a summary, or every problem found with its file, line and field (exit code 3).
     """
-    fleets = load_from_cli(paths, vars, var_files)
+    fleets = load_from_cli(paths, **manifest_kwargs)
     write_summary(fleets, click.get_text_stream("stdout"))
 
 

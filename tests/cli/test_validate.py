@@ -10,7 +10,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli.app import _register_commands, cli
+import reconciler.cli.commands  # noqa: F401  (registers every command on the group)
+from reconciler.cli.app import cli
 from reconciler.cli.validate import (
     gpu_count,
     load_from_cli,
@@ -22,8 +23,6 @@ from reconciler.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"
-
-_register_commands()
 
 
 @pytest.fixture
