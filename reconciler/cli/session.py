@@ -71,7 +71,7 @@ def api_target(*, sandbox: bool, state_dir: Path) -> Iterator[ApiTarget]:
         settings = ApiSettings.from_env(environ=os.environ)
         yield ApiTarget(settings.api_key.get_secret_value(), settings.base_url, sandbox=False)
         return
-    from reconciler.emulator import SANDBOX_API_KEY, Emulator, EmulatorConfig
+    from reconciler.emulator import SANDBOX_API_KEY, SANDBOX_VOLUMES, Emulator, EmulatorConfig
 
     state_dir.mkdir(parents=True, exist_ok=True)
     boot = float(os.environ.get(SANDBOX_BOOT_SECONDS_ENV, "2"))
@@ -80,6 +80,7 @@ def api_target(*, sandbox: bool, state_dir: Path) -> Iterator[ApiTarget]:
             api_key=SANDBOX_API_KEY,
             boot_seconds=boot,
             data_file=state_dir / SANDBOX_CLOUD_FILE,
+            volumes=SANDBOX_VOLUMES,
         )
     )
     with emulator.serve_in_thread(host="127.0.0.1", port=0) as base_url:

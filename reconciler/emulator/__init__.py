@@ -15,16 +15,20 @@ See ``docs/emulator.md`` for the behaviour, the admin API and every fault knob.
 from reconciler.emulator.catalog import Catalog
 from reconciler.emulator.config import (
     SANDBOX_API_KEY,
+    SANDBOX_VOLUMES,
     CapacitySetting,
     EmulatorConfig,
     EndpointFaults,
     FaultConfig,
+    SeedVolume,
 )
 from reconciler.emulator.emulator import Emulator
 from reconciler.emulator.problems import BadRequest, CloudProblem, NoCapacity, UnknownResource
 
 __all__ = [
     "SANDBOX_API_KEY",
+    "SANDBOX_VOLUMES",
+    "SeedVolume",
     "BadRequest",
     "CapacitySetting",
     "Catalog",

@@ -83,10 +83,15 @@ class Accounts:
         with self._lock:
             return self._render_volume(self._volume(volume_id))
 
-    def create_volume(self, request: CreateVolumeRequest, volume_type: VolumeType) -> str:
+    def create_volume(
+        self, request: CreateVolumeRequest, volume_type: VolumeType, *, volume_id: str | None = None
+    ) -> str:
+        """Create a volume; ``volume_id`` (seeded volumes) keeps an existing one as it is."""
         with self._lock:
+            if volume_id is not None and volume_id in self._volumes:
+                return volume_id
             record = VolumeRecord(
-                id=str(uuid.uuid4()),
+                id=volume_id or str(uuid.uuid4()),
                 cloud=request.cloud,
                 region=request.region,
                 name=request.name,

@@ -234,7 +234,7 @@ class Cloud:
 
     # -- volumes ------------------------------------------------------------------------
 
-    def create_volume(self, request: CreateVolumeRequest) -> str:
+    def create_volume(self, request: CreateVolumeRequest, *, volume_id: str | None = None) -> str:
         with self._lock:
             volume_type = self.catalog.volume_type(request.cloud, request.region)
             if volume_type is None:
@@ -243,7 +243,7 @@ class Cloud:
                     f"volumes are not offered in {request.region} ({request.cloud}); "
                     f"valid cloud/region: {valid}"
                 )
-            return self.accounts.create_volume(request, volume_type)
+            return self.accounts.create_volume(request, volume_type, volume_id=volume_id)
 
     def volume_types(self) -> list[JsonDict]:
         return [

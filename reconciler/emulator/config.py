@@ -97,6 +97,29 @@ class CapacitySetting(_FaultModel):
     rental_type: Literal["on_demand", "spot"] = "on_demand"
 
 
+@dataclass(frozen=True, kw_only=True)
+class SeedVolume:
+    """A volume the emulated account has from the start (kept if it already exists)."""
+
+    id: str
+    cloud: str
+    region: str
+    name: str
+    size_in_gb: int = 500
+
+
+SANDBOX_VOLUMES: tuple[SeedVolume, ...] = (
+    SeedVolume(
+        id="6f1c2b7e-3d4a-4e8f-9b21-5a7c0d9e8f13",
+        cloud="lambdalabs",
+        region="us-east-1",
+        name="sandbox-checkpoints",
+        size_in_gb=2000,
+    ),
+)
+"""The sandbox's ready-made volumes, so the example training fleet can mount one."""
+
+
 def _system_clock() -> float:
     return time.time()
 
@@ -124,6 +147,7 @@ class EmulatorConfig:
     clock: Callable[[], float] | None = None
     sleep: Callable[[float], Awaitable[None]] | None = None
     capacity: tuple[CapacitySetting, ...] = ()
+    volumes: tuple[SeedVolume, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.api_key:

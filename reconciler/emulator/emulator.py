@@ -15,6 +15,7 @@ from reconciler.emulator.catalog import Catalog
 from reconciler.emulator.cloud import Cloud
 from reconciler.emulator.config import CapacitySetting, EmulatorConfig, FaultConfig
 from reconciler.emulator.faults import FaultInjector
+from reconciler.emulator.request_models import CreateVolumeRequest
 from reconciler.emulator.store import CloudStore, FileStore, MemoryStore
 
 JsonDict = dict[str, Any]
@@ -56,6 +57,16 @@ class Emulator:
         )
         for setting in self.config.capacity:
             self._cloud.set_capacity(setting)
+        for volume in self.config.volumes:
+            self._cloud.create_volume(
+                CreateVolumeRequest(
+                    cloud=volume.cloud,
+                    region=volume.region,
+                    name=volume.name,
+                    size_in_gb=volume.size_in_gb,
+                ),
+                volume_id=volume.id,
+            )
         guard = ApiGuard(self.config.api_key, self._injector, self.config.sleeper())
         self.app: Starlette = build_app(
             api_routes(ApiHandlers(self._cloud, self._injector), guard)
