@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -50,7 +52,7 @@ def _iso() -> str:
     return _now().isoformat().replace("+00:00", "Z")
 
 
-def executor_options(command):  # type: ignore[no-untyped-def]
+def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--auto-approve", is_flag=True, help="Apply without asking.")(command)
     command = click.option(
         "--fail-fast", is_flag=True, help="Stop starting new actions after the first failure."
@@ -213,7 +215,8 @@ def apply(
     fail_fast: bool,
     wait_timeout: float | None,
     no_wait: bool,
-    **manifest_kwargs: object,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     """Make Shadeform match the manifests (PATHS), or apply a saved plan file exactly."""
     opts = _executor_options(parallelism, no_wait, wait_timeout, fail_fast)
@@ -226,11 +229,12 @@ def apply(
             lock_timeout=lock_timeout,
             parallelism=parallelism,
             options=opts,
-            manifest_kwargs=manifest_kwargs,
+            vars=vars,
+            var_files=var_files,
         )
         return
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, **manifest_kwargs)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
     _plan_and_apply(
         app,
         fleets=fleets,
@@ -256,14 +260,15 @@ def _apply_saved(
     lock_timeout: float,
     parallelism: int,
     options: ExecutorOptions,
-    manifest_kwargs: dict[str, object],
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     plan = read_plan_file(plan_file)
     if sandbox and not plan.sandbox:
         raise UsageError(f"{plan_file} was made against the real Shadeform API, not the sandbox.")
     if not plan.paths:
         raise UsageError(f"{plan_file} does not record the manifests it was made from.")
-    fleets = load_from_cli(tuple(Path(p) for p in plan.paths), **manifest_kwargs)
+    fleets = load_from_cli(tuple(Path(p) for p in plan.paths), vars=vars, var_files=var_files)
     planned = {f.fleet for f in plan.fleets}
     fleets = [f for f in fleets if f.name in planned]
     stores = FleetStores.for_fleets(fleets, state_dir)
@@ -304,11 +309,12 @@ def destroy(
     fail_fast: bool,
     wait_timeout: float | None,
     no_wait: bool,
-    **manifest_kwargs: object,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     """Delete every instance the fleets own (honouring lifecycle.prevent_destroy)."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, **manifest_kwargs)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
     _plan_and_apply(
         app,
         fleets=fleets,
@@ -335,11 +341,12 @@ def refresh(
     parallelism: int,
     state_dir: Path,
     lock_timeout: float,
-    **manifest_kwargs: object,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     """Record what exists now in the state, changing nothing in Shadeform."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, **manifest_kwargs)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
     stores = FleetStores.for_fleets(fleets, state_dir)
     with (
         api_target(sandbox=sandbox, state_dir=state_dir) as target,
@@ -389,11 +396,12 @@ def import_(
     parallelism: int,
     state_dir: Path,
     lock_timeout: float,
-    **manifest_kwargs: object,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     """Adopt an existing instance INSTANCE_ID as ADDRESS (fleet/name) and tag it as owned."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, **manifest_kwargs)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
     specs = {s.address: s for f in fleets for s in f.instances}
     spec = specs.get(address)
     if spec is None:
@@ -455,5 +463,3 @@ def import_(
         f"Imported {instance_id} as {address} (state serial {stored.serial}). "
         "Run `reconciler plan` to see how it differs from the manifest."
     )
-
-

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,7 +36,7 @@ from reconciler.views import (
 DEFAULT_PATHS = ("specs",)
 
 
-def plan_options(command):  # type: ignore[no-untyped-def]
+def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options every planning command shares (plan, apply, destroy)."""
     command = click.option(
         "--intent-grace",
@@ -150,12 +152,13 @@ def plan(
     parallelism: int,
     state_dir: Path,
     lock_timeout: float,
-    **manifest_kwargs: object,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
 ) -> None:
     """Show what apply would change to make Shadeform match the manifests."""
     app.detailed_exitcode = detailed_exitcode
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, **manifest_kwargs)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
     result = make_plan(
         fleets,
         paths=tuple(str(p) for p in chosen),

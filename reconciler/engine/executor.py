@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -106,7 +106,7 @@ class Executor:
         progress: ProgressSink = ignore_progress,
         failpoints: FailPoints | None = None,
         clock: Callable[[], datetime] = _now,
-        sleep: Callable[[float], object] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.options = options
@@ -272,7 +272,10 @@ class Executor:
             instance_id = found
         except ApiError as exc:
             # Shadeform refused the request: nothing was created, so the intent can go.
-            await recorder.update(lambda d: d.intents.pop(intent.intent_id, None))
+            def release(draft: FleetState) -> None:
+                draft.intents.pop(intent.intent_id, None)
+
+            await recorder.update(release)
             raise ActionFailed(f"create failed: {exc}") from exc
         self.failpoints.hit("create_returned")
         now = _iso(self.clock())

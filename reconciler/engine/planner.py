@@ -249,6 +249,7 @@ class _FleetPlanner:
             return
 
         field_changes = diff_specs(before, after, ignore=spec.lifecycle.ignore_changes)
+        reasons: tuple[Reason, ...]
         if address_selected(spec.address, self.options.replace):
             action = Action.REPLACE
             reasons = (_reason(ReasonCode.REPLACE_REQUESTED, "replacement requested (--replace)"),)

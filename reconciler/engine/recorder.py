@@ -45,7 +45,10 @@ class StateRecorder:
         while self._queue:
             batch, self._queue = self._queue, []
             draft = self.state.model_copy(
-                update={"instances": dict(self.state.instances), "intents": dict(self.state.intents)}
+                update={
+                    "instances": dict(self.state.instances),
+                    "intents": dict(self.state.intents),
+                }
             )
             for mutate, _ in batch:
                 mutate(draft)
