@@ -24,6 +24,12 @@ from reconciler.errors import (
 )
 
 MAX_MESSAGE_CHARS = 300
+
+_CREATED = {
+    "/instances/create": "instance (by its tags)",
+    "/volumes/create": "volume (by its name)",
+    "/sshkeys/add": "SSH key (by its name)",
+}
 REDACTED = "[redacted]"
 
 _TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.TransportError], str], ...] = (
@@ -120,7 +126,7 @@ def ambiguous_create(
 ) -> AmbiguousCreateError:
     return AmbiguousCreateError(
         f"The create request may have reached Shadeform but its outcome is unknown ({reason}). "
-        "Look for the instance (by its tags) before creating it again.",
+        f"Look for the {_CREATED.get(endpoint, 'resource')} before creating it again.",
         status=status,
         method=method,
         endpoint=endpoint,

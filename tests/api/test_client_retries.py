@@ -186,7 +186,7 @@ async def test_a_create_that_may_have_arrived_is_ambiguous_and_not_resent(
     assert len(transport.requests) == 1
     assert clock.sleeps == []
     assert reason in str(caught.value)
-    assert "Look for the instance" in str(caught.value)
+    assert "Look for the instance (by its tags)" in str(caught.value)
     assert caught.value.endpoint == "/instances/create"
     assert caught.value.exit_code == 6
 
@@ -232,11 +232,11 @@ async def test_a_create_rejected_outright_is_not_ambiguous() -> None:
 async def test_volume_and_ssh_key_creates_are_ambiguous_too() -> None:
     transport = ScriptedTransport(_read_timeout())
     async with make_client(transport) as client:
-        with pytest.raises(AmbiguousCreateError):
+        with pytest.raises(AmbiguousCreateError, match="Look for the volume"):
             await client.create_volume(
                 CreateVolumeRequest(cloud="hyperstack", region="canada-1", size_in_gb=1, name="v")
             )
-        with pytest.raises(AmbiguousCreateError):
+        with pytest.raises(AmbiguousCreateError, match="Look for the SSH key"):
             await client.add_ssh_key(AddSshKeyRequest(name="k", public_key="ssh-ed25519 AA"))
     assert len(transport.requests) == 2
 
