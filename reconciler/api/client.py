@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
+import ssl
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -106,6 +108,12 @@ def wire_body(request: BaseModel, *, omit_unset: bool = False) -> dict[str, Any]
     return revealed
 
 
+@functools.cache
+def _verifying_tls_context() -> ssl.SSLContext:
+    """One certificate-verifying TLS context for every pool (building one costs ~40 ms)."""
+    return httpx.create_ssl_context(verify=True)
+
+
 def _path(template: str, resource_id: str) -> str:
     if not resource_id:
         raise ValueError("resource id must not be empty")
@@ -153,8 +161,7 @@ class ShadeformClient:
             "User-Agent": f"shadeform-reconciler/{__version__}",
         }
         resolved_timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-        # One TLS context (verification on) shared by every pool: building one costs ~40 ms.
-        tls = httpx.create_ssl_context(verify=True)
+        tls = None if transport is not None else _verifying_tls_context()
 
         def make_http(connections: int) -> httpx.AsyncClient:
             return httpx.AsyncClient(
@@ -166,7 +173,7 @@ class ShadeformClient:
                 ),
                 transport=transport,
                 follow_redirects=False,
-                verify=tls,
+                verify=tls if tls is not None else True,
             )
 
         self._slots = ConnectionSlots(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from reconciler.api import ShadeformClient
+from reconciler.api.client import _verifying_tls_context
 from reconciler.errors import (
     ApiValidationError,
     AuthError,
@@ -365,3 +367,9 @@ def test_repr_shows_where_not_the_key() -> None:
 def test_parallelism_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ShadeformClient(API_KEY, parallelism=0)
+
+
+def test_tls_verification_is_on() -> None:
+    context = _verifying_tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
