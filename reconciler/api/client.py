@@ -219,7 +219,7 @@ class ShadeformClient:
             try:
                 async with self._slots.take() as http:
                     response = await http.request(method, path, params=params, json=body)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport failures, undecodable bodies
                 unsent = isinstance(exc, _UNSENT_ERRORS)
                 if not unsent and replay is Replay.CREATE:
                     raise ambiguous_create(

@@ -32,7 +32,7 @@ _CREATED = {
 }
 REDACTED = "[redacted]"
 
-_TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.TransportError], str], ...] = (
+_TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.RequestError], str], ...] = (
     (httpx.ConnectTimeout, "timed out connecting"),
     (httpx.ReadTimeout, "timed out waiting for the response"),
     (httpx.WriteTimeout, "timed out sending the request"),
@@ -42,6 +42,7 @@ _TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.TransportError], str], ...] = (
     (httpx.WriteError, "the connection failed while sending the request"),
     (httpx.RemoteProtocolError, "the server closed the connection without a valid response"),
     (httpx.ProxyError, "the proxy failed"),
+    (httpx.DecodingError, "the response body could not be decoded"),
 )
 
 
@@ -74,7 +75,7 @@ def api_message(response: httpx.Response, *, secret: str) -> str | None:
     return scrub(_shorten(text), secret)
 
 
-def describe_transport_error(exc: httpx.TransportError) -> str:
+def describe_transport_error(exc: httpx.RequestError) -> str:
     for kind, description in _TRANSPORT_DESCRIPTIONS:
         if isinstance(exc, kind):
             return description
@@ -111,7 +112,7 @@ def error_for_status(
 
 
 def error_for_transport(
-    exc: httpx.TransportError, *, method: str, endpoint: str, host: str, attempts: int
+    exc: httpx.RequestError, *, method: str, endpoint: str, host: str, attempts: int
 ) -> TransportError:
     return TransportError(
         f"Could not reach Shadeform at {host}: {describe_transport_error(exc)}"

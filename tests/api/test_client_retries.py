@@ -286,3 +286,20 @@ async def test_retries_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> 
     assert len(retries) == 1
     assert retries[0].levelno == logging.DEBUG
     assert "retrying GET /instances after HTTP 503 (attempt 1 of 5)" in retries[0].getMessage()
+
+
+async def test_an_undecodable_body_is_translated_never_leaked() -> None:
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"Content-Encoding": "gzip"},
+            stream=httpx.ByteStream(b"not gzip"),
+            request=request,
+        )
+
+    transport = ScriptedTransport(garbled)
+    async with make_client(transport, max_attempts=2) as client:
+        with pytest.raises(TransportError, match="could not be decoded"):
+            await client.list_instances()
+        with pytest.raises(AmbiguousCreateError, match="could not be decoded"):
+            await client.create_instance(CREATE)
