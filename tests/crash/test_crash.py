@@ -1,0 +1,57 @@
+"""Crash tests: SIGKILL `reconciler apply` at every named step and at random moments."""
+
+from __future__ import annotations
+
+import random
+import signal
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator.process import emulator_process
+from reconciler.engine.failpoints import STEPS
+
+from .driver import CrashWorld
+
+RANDOM_TRIALS = 30
+
+
+@pytest.fixture(scope="module")
+def base_url():  # type: ignore[no-untyped-def]
+    with emulator_process("--boot-seconds", "0.2", "--delete-seconds", "0", "--latency-ms", "10") as url:
+        yield url
+
+
+@pytest.fixture
+def world(base_url: str, tmp_path: Path) -> CrashWorld:
+    # Each test gets its own fleet folder and state, but the fleet name is shared: start clean.
+    world = CrashWorld(base_url, tmp_path)
+    world.converge()
+    world.check_invariants()
+    return world
+
+
+def fleet_plan_steps() -> list[tuple[str, int]]:
+    """(fail-point, n-th hit): first and a later hit of every step."""
+    return [(step, hit) for step in STEPS for hit in (1, 2)]
+
+
+@pytest.mark.parametrize(("step", "hit"), fleet_plan_steps())
+def test_kill_at_named_step_then_converge(world: CrashWorld, step: str, hit: int) -> None:
+    world.write_version(world.version + 1)
+    code = world.kill_at_failpoint(f"{step}:{hit}")
+    assert code in (-signal.SIGKILL, 0), code  # 0: the step was not reached this often
+    world.converge()
+    world.check_invariants()
+
+
+def test_kill_at_random_moments(world: CrashWorld) -> None:
+    rng = random.Random(20261127)
+    killed = 0
+    for trial in range(RANDOM_TRIALS):
+        world.write_version(trial + 1)
+        if world.kill_at_random(rng) == -signal.SIGKILL:
+            killed += 1
+        world.converge()
+        world.check_invariants()
+    assert killed >= RANDOM_TRIALS // 2  # most runs really were killed mid-way
