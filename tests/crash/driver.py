@@ -80,14 +80,26 @@ class CrashWorld:
 
     def args(self, command: str, *extra: str) -> list[str]:
         return [
-            sys.executable, "-m", "reconciler", command, str(self.root / "fleets"),
-            "--state-dir", str(self.root / "state"), "--lock-timeout", "30s", *extra,
+            sys.executable,
+            "-m",
+            "reconciler",
+            command,
+            str(self.root / "fleets"),
+            "--state-dir",
+            str(self.root / "state"),
+            "--lock-timeout",
+            "30s",
+            *extra,
         ]
 
     def apply_args(self) -> list[str]:
-        return self.args("apply", "--auto-approve", "--intent-grace", INTENT_GRACE, "--parallelism", "3")
+        return self.args(
+            "apply", "--auto-approve", "--intent-grace", INTENT_GRACE, "--parallelism", "3"
+        )
 
-    def run(self, args: list[str], *, failpoint: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, args: list[str], *, failpoint: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         env = self.env
         if failpoint:
             env["RECONCILER_FAILPOINT"] = failpoint
@@ -96,8 +108,12 @@ class CrashWorld:
     def kill_at_failpoint(self, failpoint: str) -> int:
         return self.run(self.apply_args(), failpoint=failpoint).returncode
 
-    def kill_at_random(self, rng: random.Random, *, low: float = 0.3, high: float = 2.0) -> int | None:
-        proc = subprocess.Popen(self.apply_args(), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def kill_at_random(
+        self, rng: random.Random, *, low: float = 0.3, high: float = 2.0
+    ) -> int | None:
+        proc = subprocess.Popen(
+            self.apply_args(), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(low, high))
         proc.send_signal(signal.SIGKILL)
         return proc.wait()
@@ -112,9 +128,13 @@ class CrashWorld:
         raise AssertionError("apply did not converge:\n" + "\n---\n".join(self.log[-3:]))
 
     def live(self) -> list[dict]:
-        response = httpx.get(f"{self.base_url}/instances", headers={"X-API-KEY": SANDBOX_API_KEY}, timeout=30)
+        response = httpx.get(
+            f"{self.base_url}/instances", headers={"X-API-KEY": SANDBOX_API_KEY}, timeout=30
+        )
         response.raise_for_status()
-        return [i for i in response.json()["instances"] if i["status"] not in ("deleting", "deleted")]
+        return [
+            i for i in response.json()["instances"] if i["status"] not in ("deleting", "deleted")
+        ]
 
     def check_invariants(self) -> None:
         fleet_tag = f"reconciler:fleet={FLEET}"

@@ -18,7 +18,9 @@ RANDOM_TRIALS = 30
 
 @pytest.fixture(scope="module")
 def base_url():  # type: ignore[no-untyped-def]
-    with emulator_process("--boot-seconds", "0.2", "--delete-seconds", "0", "--latency-ms", "10") as url:
+    with emulator_process(
+        "--boot-seconds", "0.2", "--delete-seconds", "0", "--latency-ms", "10"
+    ) as url:
         yield url
 
 
