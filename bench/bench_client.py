@@ -67,14 +67,18 @@ def main() -> None:
     flags = ("--boot-seconds", "0", "--latency-ms", str(LATENCY_MS))
     with emulator_process(*flags) as base_url:
         ids = asyncio.run(seed(base_url, size))
-        print(f"{size} instance info look-ups, {LATENCY_MS} ms latency, emulator in its own "
-              f"process; sequential floor {floor:.0f} s, target {TARGET_SECONDS:.1f} s")
+        print(
+            f"{size} instance info look-ups, {LATENCY_MS} ms latency, emulator in its own "
+            f"process; sequential floor {floor:.0f} s, target {TARGET_SECONDS:.1f} s"
+        )
         for parallelism in parallelisms:
             best, cpu = min(asyncio.run(look_up(base_url, ids, parallelism)) for _ in range(3))
             mark = "  <- client default" if parallelism == DEFAULT_PARALLELISM else ""
-            print(f"  parallelism {parallelism:>4}: best {best:.3f} s of 3 "
-                  f"(target ratio {best / TARGET_SECONDS:.2f}, "
-                  f"{floor / best:.0f}x faster than sequential; client CPU {cpu:.2f} s){mark}")
+            print(
+                f"  parallelism {parallelism:>4}: best {best:.3f} s of 3 "
+                f"(target ratio {best / TARGET_SECONDS:.2f}, "
+                f"{floor / best:.0f}x faster than sequential; client CPU {cpu:.2f} s){mark}"
+            )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,11 @@ from reconciler.models.state import InstanceRecord
 from reconciler.state import new_state
 
 TARGETS = {2000: 1.0, 10000: 3.0}
-OFFERS = [("hyperstack", "canada-1", "A6000"), ("lambdalabs", "us-east-1", "H100"),
-          ("datacrunch", "FIN-01", "H200")]
+OFFERS = [
+    ("hyperstack", "canada-1", "A6000"),
+    ("lambdalabs", "us-east-1", "H100"),
+    ("datacrunch", "FIN-01", "H200"),
+]
 
 
 def make_fleet(size: int) -> Fleet:
@@ -37,27 +40,42 @@ def make_fleet(size: int) -> Fleet:
     for i in range(size):
         cloud, region, kind = OFFERS[i % len(OFFERS)]
         name = f"worker-{i}"
-        specs.append(InstanceSpec(
-            address=f"bench/{name}", fleet="bench", name=name, cloud=cloud, region=region,
-            shade_instance_type=kind, shade_cloud=True, os="ubuntu22.04_cuda12.2_shade_os",
-            tags=("bench", f"shard-{i % 16}"),
-        ))
+        specs.append(
+            InstanceSpec(
+                address=f"bench/{name}",
+                fleet="bench",
+                name=name,
+                cloud=cloud,
+                region=region,
+                shade_instance_type=kind,
+                shade_cloud=True,
+                os="ubuntu22.04_cuda12.2_shade_os",
+                tags=("bench", f"shard-{i % 16}"),
+            )
+        )
     return Fleet(name="bench", source="bench.yaml", instances=tuple(specs), digest="0" * 64)
 
 
 async def seed(base_url: str, fleet: Fleet):  # type: ignore[no-untyped-def]
     state = new_state(fleet.name)
     async with ShadeformClient(SANDBOX_API_KEY, base_url, parallelism=128) as client:
+
         async def create(spec: InstanceSpec) -> tuple[str, str]:
-            request = CreateRequest.from_spec(spec, extra_tags=ownership_tags(fleet.name, spec.address))
+            request = CreateRequest.from_spec(
+                spec, extra_tags=ownership_tags(fleet.name, spec.address)
+            )
             return spec.address, await client.create_instance(request)
 
         ids = dict(await asyncio.gather(*(create(s) for s in fleet.instances)))
     now = datetime.now(UTC).isoformat()
     records = {
-        s.address: InstanceRecord(address=s.address, instance_id=ids[s.address],
-                                  applied_spec=comparable_spec(s, state.fingerprint_key),
-                                  created_at=now, updated_at=now)
+        s.address: InstanceRecord(
+            address=s.address,
+            instance_id=ids[s.address],
+            applied_spec=comparable_spec(s, state.fingerprint_key),
+            created_at=now,
+            updated_at=now,
+        )
         for s in fleet.instances
     }
     return state.model_copy(update={"instances": records, "serial": 1, "lineage": state.lineage})
@@ -66,7 +84,9 @@ async def seed(base_url: str, fleet: Fleet):  # type: ignore[no-untyped-def]
 async def measure(base_url: str, fleet: Fleet, state) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     async with ShadeformClient(SANDBOX_API_KEY, base_url) as client:
         started = time.perf_counter()
-        plan, _ = await refresh_and_plan(client, [fleet], {fleet.name: state}, now=datetime.now(UTC))
+        plan, _ = await refresh_and_plan(
+            client, [fleet], {fleet.name: state}, now=datetime.now(UTC)
+        )
         elapsed = time.perf_counter() - started
     return elapsed, sum(1 for c in plan.fleets[0].changes if c.is_change)
 
@@ -82,9 +102,11 @@ def main() -> None:
             changes = runs[-1][1]
             target = TARGETS.get(size, float("nan"))
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"no-op plan, {size:>6} instances, 20 ms latency: best {best:.3f} s of 3 "
-                  f"(target {target:.1f} s, ratio {best / target:.2f}); changes={changes}; "
-                  f"peak RSS so far {peak_mb:.0f} MiB")
+            print(
+                f"no-op plan, {size:>6} instances, 20 ms latency: best {best:.3f} s of 3 "
+                f"(target {target:.1f} s, ratio {best / target:.2f}); changes={changes}; "
+                f"peak RSS so far {peak_mb:.0f} MiB"
+            )
             assert changes == 0, "a no-op plan must have no changes"
             # Clean up so the next size starts from an empty cloud.
             asyncio.run(_delete_all(base_url))
