@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,7 @@ def emulator(
     if config.data_file:
         click.echo(f"Data file: {config.data_file}")
     click.echo("Press Ctrl+C to stop.", nl=True)
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()
     try:
         serve_forever(emu.app, sock)
     finally:

@@ -8,6 +8,7 @@ and write through the store's compare-and-swap, so they cannot race an apply.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -149,7 +150,7 @@ def force_unlock_command(fleet: str, lock_id: str, force: bool, state_dir: Path)
     store = open_store(state_dir)
     holder = matching_holder(fleet, lock_id, store.lock_holder(fleet))
     if not force:
-        if not click.get_text_stream("stdin").isatty():
+        if not sys.stdin.isatty():
             raise UsageError(
                 "force-unlock needs confirmation but stdin is not a terminal; pass --force to "
                 "break the lock without a prompt."

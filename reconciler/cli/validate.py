@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypedDict, TypeVar, Unpack
@@ -133,7 +134,7 @@ def validate(paths: tuple[Path, ...], **manifest_kwargs: Unpack[ManifestOptions]
     Prints a summary, or every problem found with its file, line and field (exit code 3).
     """
     fleets = load_from_cli(paths, **manifest_kwargs)
-    write_summary(fleets, click.get_text_stream("stdout"))
+    write_summary(fleets, sys.stdout)
 
 
 @cli.command()
