@@ -12,7 +12,8 @@ exit code the CLI uses for it. Adapters translate their libraries' exceptions in
     ├── StateError (4)                  unreadable/foreign/newer state
     │   ├── LockError (5)               lock held by someone else (holder attached)
     │   └── StalePlanError (7)          saved plan made from an older state or manifests
-    ├── PolicyError (8)                 prevent_destroy, budgets, blast-radius guards
+    ├── PolicyError (8)                 prevent_destroy
+    │   └── BudgetError (11)            budgets and blast-radius guards
     ├── CapacityError (9)               no available offer inside the approved envelope
     ├── ApplyError (10)                 one or more actions failed during apply
     └── ApiError (6)                    Shadeform API failures
@@ -97,6 +98,10 @@ class StalePlanError(StateError):
 
 class PolicyError(ReconcilerError):
     exit_code = 8
+
+
+class BudgetError(PolicyError):
+    exit_code = 11
 
 
 class CapacityError(ReconcilerError):

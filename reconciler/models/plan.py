@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.models.catalog import HOURS_PER_30_DAYS, Offer
+
 PLAN_FORMAT_VERSION = 1
 SENSITIVE_PREFIX = "(sensitive:"
 
@@ -80,6 +82,17 @@ class FieldChange(PlanModel):
     sensitive: bool = False
 
 
+class PlacementChoice(PlanModel):
+    """Where a new instance goes: the chosen offer and the approved fallbacks, in order.
+
+    The executor may move down ``fallbacks`` when a create fails for capacity, never outside.
+    """
+
+    strategy: str = "ordered"
+    chosen: Offer
+    fallbacks: tuple[Offer, ...] = ()
+
+
 class Change(PlanModel):
     address: str
     action: Action
@@ -94,6 +107,15 @@ class Change(PlanModel):
     after: dict[str, Any] | None = None
     field_changes: tuple[FieldChange, ...] = ()
     create_before_destroy: bool = False
+    placement: PlacementChoice | None = Field(
+        default=None, description="For creates and replacements: the offer and its fallbacks"
+    )
+    hourly_cents_before: int | None = Field(
+        default=None, description="Cost of the instance this change removes or keeps, cents/h"
+    )
+    hourly_cents_after: int | None = Field(
+        default=None, description="Cost of the instance after the change, cents/h"
+    )
 
     @property
     def is_change(self) -> bool:
@@ -108,6 +130,29 @@ class Blocked(PlanModel):
     message: str
 
 
+class CostSummary(PlanModel):
+    """A fleet's burn rate before and after the plan, in cents per hour."""
+
+    hourly_cents_before: int = 0
+    hourly_cents_after: int = 0
+    unknown_prices: int = Field(default=0, description="Instances whose price is not known")
+
+    @property
+    def monthly_cents_before(self) -> int:
+        return self.hourly_cents_before * HOURS_PER_30_DAYS
+
+    @property
+    def monthly_cents_after(self) -> int:
+        return self.hourly_cents_after * HOURS_PER_30_DAYS
+
+    def __add__(self, other: CostSummary) -> CostSummary:
+        return CostSummary(
+            hourly_cents_before=self.hourly_cents_before + other.hourly_cents_before,
+            hourly_cents_after=self.hourly_cents_after + other.hourly_cents_after,
+            unknown_prices=self.unknown_prices + other.unknown_prices,
+        )
+
+
 class FleetPlan(PlanModel):
     fleet: str
     lineage: str | None = Field(description="Lineage of the state planned from; None if no state")
@@ -118,6 +163,10 @@ class FleetPlan(PlanModel):
     warnings: tuple[str, ...] = ()
     released_intents: tuple[str, ...] = Field(
         default=(), description="Create intents refresh resolved (adopted or abandoned)"
+    )
+    cost: CostSummary = CostSummary()
+    budget_overrides: tuple[str, ...] = Field(
+        default=(), description="Budget limits this plan breaks, allowed explicitly"
     )
 
     def count(self, action: Action) -> int:
@@ -142,6 +191,13 @@ class Plan(PlanModel):
 
     def count(self, action: Action) -> int:
         return sum(f.count(action) for f in self.fleets)
+
+    @property
+    def cost(self) -> CostSummary:
+        total = CostSummary()
+        for fleet in self.fleets:
+            total = total + fleet.cost
+        return total
 
     @property
     def has_changes(self) -> bool:

@@ -85,6 +85,51 @@ class Lifecycle(SpecModel):
     ignore_changes: tuple[str, ...] = ()
 
 
+class PlacementCandidate(SpecModel):
+    """One acceptable offer, named exactly."""
+
+    cloud: str
+    region: str
+    shade_instance_type: str
+    rental_type: RentalType = "on_demand"
+
+
+class PlacementRequirements(SpecModel):
+    """What any acceptable offer must satisfy; unset fields do not constrain."""
+
+    gpu_type: str | None = None
+    num_gpus: int | None = None
+    min_vram_per_gpu_in_gb: int | None = None
+    max_hourly_price: str | None = Field(
+        default=None, description="Decimal dollars per hour, e.g. '2.50'"
+    )
+    clouds: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    rental_types: tuple[RentalType, ...] = ("on_demand",)
+
+
+class Placement(SpecModel):
+    """A placement envelope: the offers an instance may land on, and how to choose.
+
+    Offers are the ``candidates`` in order, then (when ``requirements`` is set) every catalog
+    offer meeting them. ``ordered`` takes the first available; ``cheapest`` the cheapest
+    available. At apply time a create that fails for capacity moves to the next offer in this
+    approved list, never outside it.
+    """
+
+    strategy: Literal["ordered", "cheapest"] = "ordered"
+    candidates: tuple[PlacementCandidate, ...] = ()
+    requirements: PlacementRequirements | None = None
+
+
+class Budget(SpecModel):
+    """Fleet spending guards, checked at plan time before anything is created."""
+
+    max_hourly: str | None = Field(default=None, description="Fleet burn rate ceiling, $/hour")
+    max_instance_hourly: str | None = Field(default=None, description="Per-instance ceiling, $/hour")
+    max_creates_per_apply: int | None = Field(default=None, ge=0)
+
+
 class SourceLocation(SpecModel):
     file: str
     line: int | None = None
@@ -96,11 +141,14 @@ class InstanceSpec(SpecModel):
     address: str = Field(description="Stable address: '<fleet>/<instance-name>'")
     fleet: str
     name: str
-    cloud: str
-    region: str
-    shade_instance_type: str
+    cloud: str | None = Field(default=None, description="None when a placement envelope decides")
+    region: str | None = None
+    shade_instance_type: str | None = None
     shade_cloud: bool
     rental_type: RentalType = "on_demand"
+    placement: Placement | None = Field(
+        default=None, description="Placement envelope; replaces cloud/region/type when set"
+    )
     os: str | None = None
     template_id: str | None = None
     launch_configuration: LaunchConfiguration | None = None
@@ -124,4 +172,5 @@ class Fleet(SpecModel):
     source: str = Field(description="Manifest file the fleet came from")
     instances: tuple[InstanceSpec, ...]
     state_dir: str | None = None
+    budget: Budget | None = None
     digest: str = Field(description="sha256 of the fleet's resolved specs (secrets fingerprinted)")
