@@ -173,4 +173,7 @@ class Fleet(SpecModel):
     instances: tuple[InstanceSpec, ...]
     state_dir: str | None = None
     budget: Budget | None = None
+    backend: SecretStr | None = Field(
+        default=None, description="State backend URL from the manifest (may hold a password)"
+    )
     digest: str = Field(description="sha256 of the fleet's resolved specs (secrets fingerprinted)")
