@@ -14,7 +14,13 @@ import click
 
 from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.options import DURATION
-from reconciler.cli.plan import DEFAULT_PATHS, color_enabled, plan_options, read_plan_file
+from reconciler.cli.plan import (
+    DEFAULT_PATHS,
+    color_enabled,
+    fail_without_capacity,
+    plan_options,
+    read_plan_file,
+)
 from reconciler.cli.session import (
     ApiTarget,
     FleetStores,
@@ -28,6 +34,7 @@ from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.executor import ApplyReport, Executor, ExecutorOptions
 from reconciler.engine.failpoints import FailPoints
+from reconciler.engine.placement import with_placement_of
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets, to_live_instance
@@ -160,6 +167,7 @@ def _plan_and_apply(
 
         plan = asyncio.run(make()).model_copy(update={"paths": paths, "sandbox": sandbox})
         render_plan_human(plan, sys.stdout, color=color)
+        fail_without_capacity(plan)
         housekeeping = any(f.released_intents for f in plan.fleets) or any(
             c.action.value == "forget" for f in plan.fleets for c in f.changes
         )
@@ -206,6 +214,7 @@ def apply(
     paths: tuple[Path, ...],
     replace: tuple[str, ...],
     targets: tuple[str, ...],
+    allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -239,7 +248,7 @@ def apply(
         app,
         fleets=fleets,
         paths=tuple(str(p) for p in chosen),
-        options=PlanOptions(targets=targets, replace=replace),
+        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
@@ -300,6 +309,7 @@ def destroy(
     app: AppContext,
     paths: tuple[Path, ...],
     targets: tuple[str, ...],
+    allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -319,7 +329,7 @@ def destroy(
         app,
         fleets=fleets,
         paths=tuple(str(p) for p in chosen),
-        options=PlanOptions(targets=targets, destroy=True),
+        options=PlanOptions(targets=targets, destroy=True, allow_over_budget=allow_over_budget),
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
@@ -447,7 +457,10 @@ def import_(
                 record = InstanceRecord(
                     address=address,
                     instance_id=instance_id,
-                    applied_spec=comparable_spec(spec, state.fingerprint_key),
+                    applied_spec=with_placement_of(
+                        comparable_spec(spec, state.fingerprint_key),
+                        current.model_dump(include={"cloud", "region", "shade_instance_type"}),
+                    ),
                     live=to_live_instance(current).model_dump(mode="json"),
                     created_at=now,
                     updated_at=now,

@@ -23,7 +23,7 @@ from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.refresh import RefreshOptions
 from reconciler.engine.workflow import refresh_and_plan
-from reconciler.errors import UsageError
+from reconciler.errors import CapacityError, UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.views import (
@@ -47,6 +47,11 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="How long an unanswered create is looked for before it is considered never made.",
     )(command)
     command = click.option(
+        "--allow-over-budget",
+        is_flag=True,
+        help="Accept a plan that breaks the fleet's budget; the plan records the override.",
+    )(command)
+    command = click.option(
         "--target",
         "targets",
         multiple=True,
@@ -54,6 +59,17 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Limit the plan to an address, a replica group (fleet/name) or a fleet. Repeatable.",
     )(command)
     return manifest_options(connection_options(command))
+
+
+def fail_without_capacity(plan: Plan) -> None:
+    """A plan with instances that no approved offer can host fails (after it was shown)."""
+    missing = plan.no_capacity
+    if missing:
+        raise CapacityError(
+            f"No capacity for {len(missing)} instance(s): "
+            + "; ".join(f"{b.address}: {b.message}" for b in missing)
+            + ". Widen the placement envelope or try again later."
+        )
 
 
 def color_enabled(app: AppContext) -> bool:
@@ -147,6 +163,7 @@ def plan(
     out: Path | None,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
+    allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -166,7 +183,7 @@ def plan(
         state_dir=state_dir,
         lock_timeout=lock_timeout,
         parallelism=parallelism,
-        options=PlanOptions(targets=targets, replace=replace),
+        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
         intent_grace=intent_grace,
     )
     render(result, as_json=as_json, as_markdown=as_markdown, color=color_enabled(app))
@@ -176,6 +193,7 @@ def plan(
             f"\nSaved the plan to {out}. Apply exactly this plan with: reconciler apply {out}",
             err=as_json or as_markdown,
         )
+    fail_without_capacity(result)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 

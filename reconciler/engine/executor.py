@@ -21,6 +21,7 @@ from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import UPDATABLE_IN_PLACE
 from reconciler.engine.events import ActionEvent, Phase, ProgressSink, ignore_progress
 from reconciler.engine.failpoints import FailPoints
+from reconciler.engine.placement import apply_offer, with_placement_of
 from reconciler.engine.recorder import StateRecorder
 from reconciler.errors import (
     AmbiguousCreateError,
@@ -30,6 +31,7 @@ from reconciler.errors import (
     StateError,
 )
 from reconciler.models.api import CreateRequest, Instance, Thresholds, UpdateRequest
+from reconciler.models.catalog import Offer
 from reconciler.models.live import FLEET_TAG, INTENT_TAG, ownership_tags
 from reconciler.models.plan import Action, Change, FleetPlan, Plan
 from reconciler.models.spec import Fleet, InstanceSpec
@@ -41,6 +43,16 @@ DEFAULT_WAIT_TIMEOUT = 20 * 60.0
 
 class ActionFailed(ReconcilerError):
     """One action failed; the others go on (unless --fail-fast)."""
+
+
+class NoCapacity(ActionFailed):
+    """Shadeform refused a create for lack of capacity: the next approved offer may work."""
+
+
+def _is_capacity_refusal(exc: ApiError) -> bool:
+    """Shadeform answers a create it has no capacity for with 409 and says so."""
+    text = (exc.api_message or str(exc)).lower()
+    return exc.status == 409 or "capacity" in text or "out of stock" in text
 
 
 @dataclass(frozen=True)
@@ -222,7 +234,7 @@ class Executor:
         if spec is None:
             raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
         if action is Action.CREATE:
-            new_id = await self._create(fleet, spec, recorder)
+            new_id = await self._create_placed(fleet, change, spec, recorder)
             pending.append(_Pending(fleet, change.address, new_id, action))
             return f"created {new_id}", new_id
         assert change.instance_id
@@ -234,21 +246,49 @@ class Executor:
             old_id = change.instance_id
             if change.create_before_destroy:
                 await self._check_owned(fleet, old_id)
-                new_id = await self._create(fleet, spec, recorder)
+                new_id = await self._create_placed(fleet, change, spec, recorder)
                 if self.options.wait:
                     await self._wait_one(fleet, change, new_id, recorder, old_id, spec)
                 await self._delete(fleet, old_id)
             else:
                 await self._delete(fleet, old_id)
                 await self._forget(recorder, change.address, old_id)
-                new_id = await self._create(fleet, spec, recorder)
+                new_id = await self._create_placed(fleet, change, spec, recorder)
                 pending.append(_Pending(fleet, change.address, new_id, action))
             return f"replaced {old_id} with {new_id}", new_id
         raise ActionFailed(f"unknown action {action}")
 
     # -- the steps ---------------------------------------------------------------------------------
 
-    async def _create(self, fleet: str, spec: InstanceSpec, recorder: StateRecorder) -> str:
+    async def _create_placed(
+        self, fleet: str, change: Change, spec: InstanceSpec, recorder: StateRecorder
+    ) -> str:
+        """Create on the planned offer, falling back down the approved list on capacity only."""
+        if change.placement is None:
+            return await self._create(fleet, spec, recorder)
+        offers = (change.placement.chosen, *change.placement.fallbacks)
+        tried: list[str] = []
+        for offer in offers:
+            try:
+                return await self._create(
+                    fleet, apply_offer(spec, offer), recorder, offer=offer, tried=tuple(tried)
+                )
+            except NoCapacity as exc:
+                tried.append(offer.describe())
+                self._emit(change, Phase.PROGRESS, f"{exc}; trying the next approved offer")
+        raise ActionFailed(
+            "no capacity in any approved offer (tried, in order: " + "; ".join(tried) + ")"
+        )
+
+    async def _create(
+        self,
+        fleet: str,
+        spec: InstanceSpec,
+        recorder: StateRecorder,
+        *,
+        offer: Offer | None = None,
+        tried: tuple[str, ...] = (),
+    ) -> str:
         intent = CreateIntent(
             intent_id=uuid.uuid4().hex, address=spec.address, created_at=_iso(self.clock())
         )
@@ -276,6 +316,10 @@ class Executor:
                 draft.intents.pop(intent.intent_id, None)
 
             await recorder.update(release)
+            if _is_capacity_refusal(exc):
+                raise NoCapacity(
+                    f"no capacity for {spec.shade_instance_type} in {spec.cloud}/{spec.region}: {exc}"
+                ) from exc
             raise ActionFailed(f"create failed: {exc}") from exc
         self.failpoints.hit("create_returned")
         now = _iso(self.clock())
@@ -285,6 +329,11 @@ class Executor:
                 address=spec.address,
                 instance_id=instance_id,
                 applied_spec=comparable_spec(spec, draft.fingerprint_key),
+                placement=(
+                    {"offer": offer.model_dump(mode="json"), "tried": list(tried)}
+                    if offer
+                    else None
+                ),
                 created_at=now,
                 updated_at=now,
             )
@@ -363,10 +412,13 @@ class Executor:
 
         def record(draft: FleetState) -> None:
             previous = draft.instances.get(spec.address)
+            applied = comparable_spec(spec, draft.fingerprint_key)
             draft.instances[spec.address] = InstanceRecord(
                 address=spec.address,
                 instance_id=instance_id,
-                applied_spec=comparable_spec(spec, draft.fingerprint_key),
+                # A placement envelope leaves cloud/region/type open: keep where it runs.
+                applied_spec=with_placement_of(applied, change.after),
+                placement=previous.placement if previous else None,
                 created_at=previous.created_at if previous else now,
                 updated_at=now,
             )

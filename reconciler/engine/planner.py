@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.engine.budget import check_budget, fleet_cost
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import diff_specs
+from reconciler.engine.placement import PLACEMENT_KEYS, Envelope, envelope_for
 from reconciler.errors import PolicyError
+from reconciler.models.catalog import Catalog, dollars_to_cents
 from reconciler.models.live import Health, IntentResolution, LiveInstance, LiveSnapshot
 from reconciler.models.plan import (
     Action,
@@ -21,6 +24,7 @@ from reconciler.models.plan import (
     Change,
     FieldChange,
     FleetPlan,
+    PlacementChoice,
     Reason,
     ReasonCode,
 )
@@ -33,6 +37,7 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     destroy: bool = False  # plan the deletion of everything the fleet owns
+    allow_over_budget: bool = False  # record budget violations instead of failing
 
 
 def address_selected(address: str, selectors: Iterable[str]) -> bool:
@@ -69,6 +74,22 @@ def _before_from_live(base: dict[str, Any], live: LiveInstance) -> dict[str, Any
     return before
 
 
+def _placed(after: dict[str, Any], key: tuple[Any, ...]) -> dict[str, Any]:
+    """``after`` with cloud, region, type and rental type set to ``key``'s."""
+    placed = dict(after)
+    placed.update(zip(PLACEMENT_KEYS, key, strict=True))
+    return placed
+
+
+def _placement_of(data: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        data.get("cloud"),
+        data.get("region"),
+        data.get("shade_instance_type"),
+        data.get("rental_type", "on_demand"),
+    )
+
+
 def _field_reasons(changes: tuple[FieldChange, ...]) -> tuple[Reason, ...]:
     reasons = []
     for change in changes:
@@ -85,9 +106,16 @@ def _field_reasons(changes: tuple[FieldChange, ...]) -> tuple[Reason, ...]:
 
 class _FleetPlanner:
     def __init__(
-        self, fleet: Fleet, state: FleetState, live: LiveSnapshot, options: PlanOptions
+        self,
+        fleet: Fleet,
+        state: FleetState,
+        live: LiveSnapshot,
+        options: PlanOptions,
+        catalog: Catalog | None,
     ) -> None:
         self.fleet = fleet
+        self.catalog = catalog
+        self.no_capacity: list[Blocked] = []
         self.state = state
         self.live = live
         self.options = options
@@ -141,13 +169,20 @@ class _FleetPlanner:
                 self._plan_undesired(address, record, orphans)
 
         self._check_prevent_destroy()
+        changes = tuple(self.changes)
+        overrides = check_budget(
+            self.fleet, changes, allow_over_budget=self.options.allow_over_budget
+        )
         return FleetPlan(
             fleet=self.fleet.name,
             lineage=self.state.lineage if self.state.serial > 0 else None,
             serial=self.state.serial,
             manifest_digest=self.fleet.digest,
-            changes=tuple(self.changes),
+            changes=changes,
             blocked=tuple(self.blocked[a] for a in sorted(self.blocked)),
+            no_capacity=tuple(self.no_capacity),
+            cost=fleet_cost(changes),
+            budget_overrides=overrides,
             warnings=tuple(self.warnings),
             released_intents=tuple(
                 sorted(
@@ -191,6 +226,7 @@ class _FleetPlanner:
                                 f"(keeping {current.id})",
                             ),
                         ),
+                        hourly_cents_before=self._live_price(extra, dict(extra.observed)),
                     )
                 )
 
@@ -204,8 +240,23 @@ class _FleetPlanner:
                     ReasonCode.DELETED_OUTSIDE,
                     f"instance {record.instance_id} was deleted outside the reconciler",
                 )
+            envelope = self._envelope(spec)
+            choice = self._choose(spec, envelope)
+            if envelope is not None and choice is None:
+                return
+            if choice is not None:
+                after = _placed(after, choice.chosen.key)
             self._add(
-                Change(address=spec.address, action=Action.CREATE, after=after, reasons=(reason,))
+                Change(
+                    address=spec.address,
+                    action=Action.CREATE,
+                    after=after,
+                    reasons=(reason,),
+                    placement=choice,
+                    hourly_cents_after=self._price_of(after)
+                    if choice is None
+                    else choice.chosen.hourly_price_cents,
+                )
             )
             return
 
@@ -226,11 +277,29 @@ class _FleetPlanner:
             return
 
         before = _before_from_live(base, current)
+        price_now = (
+            current.hourly_price if current.hourly_price is not None else self._price_of(before)
+        )
+        envelope = self._envelope(spec)
+        if spec.placement is not None and envelope is not None:
+            if envelope.contains(*_placement_of(before)):
+                # No churn: an instance inside its envelope stays where it is.
+                after = _placed(after, _placement_of(before))
+            else:
+                choice = self._choose(spec, envelope)
+                if choice is None:
+                    return
+                after = _placed(after, choice.chosen.key)
         adopted = (
             (_reason(ReasonCode.ADOPTED_ORPHAN, f"adopted orphan {current.id}"),) if adopt else ()
         )
         if current.health is Health.BROKEN:
             detail = f": {current.status_details}" if current.status_details else ""
+            choice = self._choose(spec, envelope)
+            if envelope is not None and choice is None:
+                return
+            if choice is not None:
+                after = _placed(after, choice.chosen.key)
             self._add(
                 Change(
                     address=spec.address,
@@ -244,6 +313,9 @@ class _FleetPlanner:
                         *adopted,
                         _reason(ReasonCode.IN_ERROR, f"instance is in error{detail}"),
                     ),
+                    placement=choice,
+                    hourly_cents_before=price_now,
+                    hourly_cents_after=choice.chosen.hourly_price_cents if choice else price_now,
                 )
             )
             return
@@ -262,6 +334,15 @@ class _FleetPlanner:
         else:
             action = Action.NOOP
             reasons = (_reason(ReasonCode.UNCHANGED, "up to date"),) if not adopt else ()
+        choice = None
+        price_after = price_now
+        if action is Action.REPLACE:
+            choice = self._choose(spec, envelope, prefer=_placement_of(after))
+            if envelope is not None and choice is None:
+                return
+            if choice is not None:
+                after = _placed(after, choice.chosen.key)
+                price_after = choice.chosen.hourly_price_cents
         self._add(
             Change(
                 address=spec.address,
@@ -273,6 +354,9 @@ class _FleetPlanner:
                 field_changes=field_changes,
                 create_before_destroy=cbd and action is Action.REPLACE,
                 reasons=(*adopted, *reasons),
+                placement=choice,
+                hourly_cents_before=price_now,
+                hourly_cents_after=price_after,
             )
         )
 
@@ -300,13 +384,15 @@ class _FleetPlanner:
                     "`reconciler state rm` the address to forget it"
                 )
             else:
+                before = _before_from_live(record.applied_spec, current)
                 self._add(
                     Change(
                         address=address,
                         action=Action.DELETE,
                         instance_id=current.id,
-                        before=_before_from_live(record.applied_spec, current),
+                        before=before,
                         reasons=(_reason(ReasonCode.REMOVED_FROM_MANIFEST, why),),
+                        hourly_cents_before=self._live_price(current, before),
                     )
                 )
         for orphan in orphans:
@@ -322,8 +408,65 @@ class _FleetPlanner:
                         _reason(ReasonCode.ADOPTED_ORPHAN, f"orphan {orphan.id} found by its tags"),
                         _reason(ReasonCode.REMOVED_FROM_MANIFEST, why),
                     ),
+                    hourly_cents_before=self._live_price(orphan, dict(orphan.observed)),
                 )
             )
+
+    # -- placement and prices ---------------------------------------------------------------------
+
+    def _envelope(self, spec: InstanceSpec) -> Envelope | None:
+        if self.catalog is None:
+            return None
+        return envelope_for(spec, self.catalog)
+
+    def _choose(
+        self, spec: InstanceSpec, envelope: Envelope | None, prefer: tuple[Any, ...] | None = None
+    ) -> PlacementChoice | None:
+        """The offer for a new instance, or None (recorded as "no capacity") when none is free.
+
+        A fixed spec (or a replacement whose current offer is still approved and available)
+        keeps its offer first; the rest of the envelope are the fallbacks.
+        """
+        if envelope is None:
+            return None
+        choice = envelope.choose()
+        if choice is None:
+            tried = ", ".join(o.describe() for o in envelope.offers) or "none in the catalog"
+            unknown = (
+                f"; not offered at all: {', '.join(envelope.unknown)}" if envelope.unknown else ""
+            )
+            self.no_capacity.append(
+                Blocked(
+                    address=spec.address,
+                    message=f"no capacity: no approved offer is available (approved: {tried}{unknown})",
+                )
+            )
+            return None
+        budget = self.fleet.budget
+        ceiling = (
+            dollars_to_cents(budget.max_instance_hourly)
+            if budget and budget.max_instance_hourly and not self.options.allow_over_budget
+            else None
+        )
+        if ceiling is not None:  # a fallback must never break the approved budget
+            fallbacks = tuple(o for o in choice.fallbacks if o.hourly_price_cents <= ceiling)
+            choice = choice.model_copy(update={"fallbacks": fallbacks})
+        if prefer is not None:
+            offers = (choice.chosen, *choice.fallbacks)
+            first = next((o for o in offers if o.key == prefer), None)
+            if first is not None and first is not choice.chosen:
+                rest = tuple(o for o in offers if o is not first)
+                choice = PlacementChoice(strategy=choice.strategy, chosen=first, fallbacks=rest)
+        return choice
+
+    def _price_of(self, data: dict[str, Any]) -> int | None:
+        if self.catalog is None:
+            return None
+        offer = self.catalog.find(*_placement_of(data))
+        return offer.hourly_price_cents if offer else None
+
+    def _live_price(self, live: LiveInstance, data: dict[str, Any]) -> int | None:
+        return live.hourly_price if live.hourly_price is not None else self._price_of(data)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -366,7 +509,15 @@ class _FleetPlanner:
 
 
 def plan_fleet(
-    fleet: Fleet, state: FleetState, live: LiveSnapshot, options: PlanOptions = PlanOptions()
+    fleet: Fleet,
+    state: FleetState,
+    live: LiveSnapshot,
+    options: PlanOptions = PlanOptions(),
+    catalog: Catalog | None = None,
 ) -> FleetPlan:
-    """Plan one fleet. ``state`` may be a fresh, never-written state (serial 0)."""
-    return _FleetPlanner(fleet, state, live, options).run()
+    """Plan one fleet. ``state`` may be a fresh, never-written state (serial 0).
+
+    With a ``catalog`` every create and replacement is placed on an available approved offer
+    (or reported under ``no_capacity``), and changes carry $/hour figures.
+    """
+    return _FleetPlanner(fleet, state, live, options, catalog).run()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from reconciler.api import ShadeformClient
+from reconciler.engine.catalog import fetch_catalog
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
 from reconciler.errors import StalePlanError
@@ -24,10 +26,13 @@ async def refresh_and_plan(
     options: PlanOptions = PlanOptions(),
     refresh_options: RefreshOptions = RefreshOptions(),
 ) -> tuple[Plan, dict[str, LiveSnapshot]]:
-    """Refresh every fleet (one list call in all) and plan each one purely."""
-    snapshots = await refresh_fleets(client, states, now=now, options=refresh_options)
+    """Refresh every fleet (one list call in all), read the catalog once, plan each purely."""
+    snapshots, catalog = await asyncio.gather(
+        refresh_fleets(client, states, now=now, options=refresh_options), fetch_catalog(client)
+    )
     fleet_plans = tuple(
-        plan_fleet(fleet, states[fleet.name], snapshots[fleet.name], options) for fleet in fleets
+        plan_fleet(fleet, states[fleet.name], snapshots[fleet.name], options, catalog)
+        for fleet in fleets
     )
     plan = Plan(
         fleets=fleet_plans,

@@ -160,6 +160,9 @@ class FleetPlan(PlanModel):
     manifest_digest: str
     changes: tuple[Change, ...] = ()
     blocked: tuple[Blocked, ...] = ()
+    no_capacity: tuple[Blocked, ...] = Field(
+        default=(), description="Instances no approved offer is available for (plan fails)"
+    )
     warnings: tuple[str, ...] = ()
     released_intents: tuple[str, ...] = Field(
         default=(), description="Create intents refresh resolved (adopted or abandoned)"
@@ -191,6 +194,10 @@ class Plan(PlanModel):
 
     def count(self, action: Action) -> int:
         return sum(f.count(action) for f in self.fleets)
+
+    @property
+    def no_capacity(self) -> tuple[Blocked, ...]:
+        return tuple(b for f in self.fleets for b in f.no_capacity)
 
     @property
     def cost(self) -> CostSummary:

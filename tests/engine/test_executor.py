@@ -135,12 +135,22 @@ def test_instance_losing_fleet_tag_is_not_deleted(loop):
     assert any(i["id"] == instance_id for i in loop.emulator.live_instances())
 
 
-def test_capacity_failure_releases_intent_and_reports(loop):
+def test_capacity_gone_between_plan_and_apply_fails_and_releases_intent(loop):
+    f = fleet(spec("a"))
+    plan = run(loop.plan(f))
     loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
-    report = run(loop.apply(fleet(spec("a"))))
-    assert report.failed and "create failed" in report.failed[0].message
+    report = run(loop.apply(f, plan))
+    assert report.failed and "no capacity in any approved offer" in report.failed[0].message
     assert loop.store.read("inference").intents == {}
     assert loop.emulator.live_instances() == []
+
+
+def test_no_capacity_at_plan_time_is_reported_per_instance(loop):
+    loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
+    plan = run(loop.plan(fleet(spec("a"))))
+    assert plan.fleets[0].changes == ()
+    (missing,) = plan.no_capacity
+    assert missing.address == "inference/a" and "A6000 in hyperstack/canada-1" in missing.message
 
 
 def test_boot_failure_is_reported_with_status(loop):
@@ -153,8 +163,10 @@ def test_fail_fast_skips_remaining_actions():
     loop = Loop(
         make_emulator(), options=ExecutorOptions(parallelism=1, fail_fast=True, poll_interval=0.01)
     )
+    f = fleet(spec("a"), spec("b"), spec("c"))
+    plan = run(loop.plan(f))
     loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
-    report = run(loop.apply(fleet(spec("a"), spec("b"), spec("c"))))
+    report = run(loop.apply(f, plan))
     messages = [r.message for r in report.failed]
     assert len(messages) == 3 and sum("skipped" in m for m in messages) == 2
 

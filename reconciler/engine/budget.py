@@ -1,0 +1,87 @@
+"""Money in the plan (pure): a fleet's burn rate, and the budget guards a reviewer approved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.errors import BudgetError
+from reconciler.models.catalog import dollars_to_cents, format_cents
+from reconciler.models.plan import Action, Change, CostSummary
+from reconciler.models.spec import Fleet
+
+
+def fleet_cost(changes: Sequence[Change]) -> CostSummary:
+    """Burn rate before and after, from every change (no-ops included), in cents per hour."""
+    before = after = unknown = 0
+    for change in changes:
+        if change.action is Action.FORGET:
+            continue
+        existing = change.instance_id is not None
+        if existing:
+            if change.hourly_cents_before is None:
+                unknown += 1
+            else:
+                before += change.hourly_cents_before
+        if change.action is Action.DELETE:
+            continue
+        if change.hourly_cents_after is None:
+            if not existing:
+                unknown += 1
+        else:
+            after += change.hourly_cents_after
+    return CostSummary(hourly_cents_before=before, hourly_cents_after=after, unknown_prices=unknown)
+
+
+def budget_violations(fleet: Fleet, changes: Sequence[Change]) -> list[str]:
+    budget = fleet.budget
+    if budget is None:
+        return []
+    problems = []
+    creates = [c for c in changes if c.action in (Action.CREATE, Action.REPLACE)]
+    if budget.max_creates_per_apply is not None and len(creates) > budget.max_creates_per_apply:
+        problems.append(
+            f"{len(creates)} instances would be created (replacements included), over "
+            f"max_creates_per_apply {budget.max_creates_per_apply}"
+        )
+    ceiling = dollars_to_cents(budget.max_instance_hourly) if budget.max_instance_hourly else None
+    if ceiling is not None:
+        for change in creates:
+            price = change.hourly_cents_after
+            if price is not None and price > ceiling:
+                problems.append(
+                    f"{change.address} would cost {format_cents(price)}/h, over "
+                    f"max_instance_hourly {format_cents(ceiling)}/h"
+                )
+    limit = dollars_to_cents(budget.max_hourly) if budget.max_hourly else None
+    if limit is not None:
+        cost = fleet_cost(changes)
+        if cost.hourly_cents_after > limit and cost.hourly_cents_after > cost.hourly_cents_before:
+            note = (
+                f" ({cost.unknown_prices} instance price(s) unknown, counted as $0)"
+                if cost.unknown_prices
+                else ""
+            )
+            problems.append(
+                f"fleet {fleet.name} would burn {format_cents(cost.hourly_cents_after)}/h "
+                f"(now {format_cents(cost.hourly_cents_before)}/h), over max_hourly "
+                f"{format_cents(limit)}/h{note}"
+            )
+    return problems
+
+
+def check_budget(
+    fleet: Fleet, changes: Sequence[Change], *, allow_over_budget: bool
+) -> tuple[str, ...]:
+    """Raise :class:`BudgetError` for a plan over budget, unless explicitly allowed.
+
+    Returns the violations that were allowed, so the plan shows them.
+    """
+    problems = budget_violations(fleet, changes)
+    if problems and not allow_over_budget:
+        raise BudgetError(
+            f"The plan for fleet {fleet.name} breaks its budget, so nothing will be created:\n"
+            + "\n".join(f"  {p}" for p in problems)
+            + "\nChange the manifest, raise the budget in review, or re-run with "
+            "--allow-over-budget to accept it explicitly (the plan will say so)."
+        )
+    return tuple(problems) if problems else ()
