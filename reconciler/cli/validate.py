@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypedDict, TypeVar, Unpack
 
@@ -24,7 +24,7 @@ from reconciler.cli.app import cli
 from reconciler.errors import UsageError
 from reconciler.manifest import load_fleets
 from reconciler.models.manifest import VARIABLE_NAME_PATTERN, manifest_json_schema
-from reconciler.models.spec import Fleet
+from reconciler.models.spec import Fleet, InstanceSpec
 
 DEFAULT_MANIFEST_PATHS = (Path("specs"),)
 _GPU_PREFIX = re.compile(r"^(\d+)x")
@@ -95,6 +95,33 @@ def gpu_count(shade_instance_type: str) -> int:
     return int(match.group(1)) if match else 1
 
 
+def instance_gpus(instance: InstanceSpec) -> int | None:
+    """GPUs the instance gets, or None when its placement envelope does not say.
+
+    A fixed instance counts its type's GPUs; a placement envelope counts
+    ``requirements.num_gpus``, else its first candidate's type.
+    """
+    if instance.shade_instance_type is not None:
+        return gpu_count(instance.shade_instance_type)
+    placement = instance.placement
+    if placement is None:
+        return None
+    if placement.requirements is not None and placement.requirements.num_gpus is not None:
+        return placement.requirements.num_gpus
+    if placement.candidates:
+        return gpu_count(placement.candidates[0].shade_instance_type)
+    return None
+
+
+def count_gpus(instances: Iterable[InstanceSpec]) -> str:
+    """``"16 GPUs"``, or ``"at least 9 GPUs"`` when some envelope leaves the count open (each
+    such instance counts as one)."""
+    counts = [instance_gpus(instance) for instance in instances]
+    total = sum(1 if count is None else count for count in counts)
+    text = _count(total, "GPU")
+    return f"at least {text}" if None in counts else text
+
+
 def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
     """One line per fleet, then the totals."""
     rows = [
@@ -102,7 +129,7 @@ def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
             fleet.source,
             fleet.name,
             _count(len(fleet.instances), "instance"),
-            _count(sum(gpu_count(i.shade_instance_type) for i in fleet.instances), "GPU"),
+            count_gpus(fleet.instances),
         )
         for fleet in fleets
     ]
@@ -114,11 +141,8 @@ def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
         ]
         stream.write("  ".join(cells).rstrip() + "\n")
     instances = sum(len(fleet.instances) for fleet in fleets)
-    gpus = sum(gpu_count(i.shade_instance_type) for f in fleets for i in f.instances)
-    stream.write(
-        f"OK: {_count(len(fleets), 'fleet')}, {_count(instances, 'instance')},"
-        f" {_count(gpus, 'GPU')}\n"
-    )
+    gpus = count_gpus(i for f in fleets for i in f.instances)
+    stream.write(f"OK: {_count(len(fleets), 'fleet')}, {_count(instances, 'instance')}, {gpus}\n")
 
 
 def _count(number: int, noun: str) -> str:

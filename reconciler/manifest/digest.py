@@ -1,13 +1,16 @@
-"""A fleet's digest: sha256 of the canonical JSON of its resolved instance specs.
+"""A fleet's digest: sha256 of the canonical JSON of what the fleet asks for.
 
-Canonical JSON: keys sorted, no whitespace, UTF-8, instances in address order, ``source``
-left out (moving a manifest does not change what it asks for). Every
-:class:`~pydantic.SecretStr` is replaced by ``"(sensitive:sha256:<hex of its value>)"``, so
-the digest changes when a secret changes but never contains one.
+What is hashed: the resolved instance specs in address order, ``source`` left out (moving a
+manifest does not change what it asks for), and the fleet's ``budget`` when it has one (a
+plan approved under one budget is stale under another). The state ``backend`` is not hashed:
+moving state elsewhere must not make saved plans stale. Canonical JSON: keys sorted, no
+whitespace, UTF-8. Every :class:`~pydantic.SecretStr` is replaced by
+``"(sensitive:sha256:<hex of its value>)"``, so the digest changes when a secret changes but
+never contains one.
 
 Example::
 
-    digest = fleet_digest(fleet.instances)
+    digest = fleet_digest(fleet.instances, budget=fleet.budget)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from reconciler.models.spec import InstanceSpec
+from reconciler.models.spec import Budget, InstanceSpec
 
 
 def comparable_spec(spec: InstanceSpec) -> dict[str, Any]:
@@ -27,16 +30,26 @@ def comparable_spec(spec: InstanceSpec) -> dict[str, Any]:
     return spec.model_dump(mode="python", exclude={"source"})
 
 
-def fleet_digest(instances: Sequence[InstanceSpec]) -> str:
-    """sha256 hex digest of the given specs (sorted by address first)."""
+def fleet_digest(instances: Sequence[InstanceSpec], *, budget: Budget | None = None) -> str:
+    """sha256 hex digest of the given specs (sorted by address first) and budget."""
     ordered = sorted(instances, key=lambda spec: spec.address)
-    return digest_of_comparables(comparable_spec(spec) for spec in ordered)
+    return digest_of_comparables((comparable_spec(spec) for spec in ordered), budget=budget)
 
 
-def digest_of_comparables(comparables: Iterable[dict[str, Any]]) -> str:
-    """sha256 of already-dumped specs, in the order given."""
+def digest_of_comparables(
+    comparables: Iterable[dict[str, Any]], *, budget: Budget | None = None
+) -> str:
+    """sha256 of already-dumped specs, in the order given, and the budget.
+
+    Without a budget the hashed document is the list of specs alone (fleets without a
+    budget hash exactly as they did before budgets existed).
+    """
+    specs = list(comparables)
+    document: object = (
+        specs if budget is None else {"budget": budget.model_dump(), "instances": specs}
+    )
     text = json.dumps(
-        list(comparables),
+        document,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -8,9 +8,11 @@ Forms (anywhere inside a string value; mapping keys are never interpolated):
 - ``${env:NAME:-DEFAULT}``: the default when the variable is unset *or empty* (as in sh).
 - ``$${`` writes a literal ``${``.
 
-A string that used ``${env:...}`` inside ``envs[].value`` (instance or container) or
-``registry_credentials.*`` becomes a :class:`~pydantic.SecretStr`, defaults included:
-later stages keep it out of plans, state and logs. Results are always text; the manifest
+A string that used ``${env:...}`` inside ``envs[].value`` (instance or container),
+``registry_credentials.*`` or the top-level ``backend`` becomes a :class:`~pydantic.SecretStr`,
+defaults included: later stages keep it out of plans, state and logs. (The manifest models
+make ``backend`` and registry passwords secret even without ``${env:...}``; problems in those
+values are reported without quoting them.) Results are always text; the manifest
 models turn ``"8080"`` into an integer and ``"true"`` into a boolean where a field wants one.
 """
 
@@ -45,7 +47,13 @@ def is_secret_path(path: FieldPath) -> bool:
     """Whether an env-derived value at ``path`` must be kept secret."""
     in_envs = len(path) >= 3 and path[-1] == "value" and path[-3] == "envs"
     in_registry = len(path) >= 2 and path[-2] == "registry_credentials"
-    return in_envs or in_registry
+    return in_envs or in_registry or is_always_secret_path(path)
+
+
+def is_always_secret_path(path: FieldPath) -> bool:
+    """Whether the value at ``path`` is a secret however it was written (never quote it)."""
+    is_password = len(path) >= 2 and path[-2:] == ("registry_credentials", "password")
+    return path == ("backend",) or is_password
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,9 @@ class Interpolator:
             if expression is None:
                 issues.append(document.issue(path, "unterminated '${' (write '$${' for a literal)"))
                 continue
-            resolved, from_env, problem = self._resolve(expression)
+            resolved, from_env, problem = self._resolve(
+                expression, quote=not is_always_secret_path(path)
+            )
             if problem is not None:
                 issues.append(document.issue(path, problem))
                 continue
@@ -112,8 +122,9 @@ class Interpolator:
             return SecretStr(result)
         return result
 
-    def _resolve(self, expression: str) -> tuple[str, bool, str | None]:
-        """(value, came from the environment, problem)."""
+    def _resolve(self, expression: str, *, quote: bool = True) -> tuple[str, bool, str | None]:
+        """(value, came from the environment, problem); ``quote=False`` keeps a malformed
+        expression out of the problem text (it may be part of a password)."""
         var = _VAR.match(expression)
         if var:
             name = var.group(1)
@@ -145,9 +156,10 @@ class Interpolator:
                 ),
             )
         shown = expression if len(expression) <= 40 else expression[:37] + "..."
+        what = f"'${{{shown}}}'" if quote else "a '${...}' in this secret value"
         return (
             "",
             False,
-            f"cannot interpolate '${{{shown}}}': use ${{var.NAME}} or ${{env:NAME}}"
+            f"cannot interpolate {what}: use ${{var.NAME}} or ${{env:NAME}}"
             " (write '$${' for a literal '${', e.g. in shell scripts)",
         )

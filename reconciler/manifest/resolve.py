@@ -8,7 +8,13 @@ Merge rules (``defaults`` into each instance; the instance's keys win):
   the instance sets replaces that key of the default;
 - ``launch_configuration`` is a tagged union and is replaced whole (merging a docker default
   with a script instance, or two scripts, has no sensible meaning);
-- an explicit ``null`` on the instance removes the default.
+- an explicit ``null`` on the instance removes the default;
+- where an instance runs (``cloud``/``region``/``shade_instance_type``/``rental_type``, or
+  ``placement``) is replaced as a whole when the instance picks the other form: see
+  :mod:`reconciler.manifest.placement`.
+
+The fleet's ``budget`` is copied as is; ``backend`` stays a secret and is left out of the
+digest.
 
 ``replicas: N`` (N > 1) expands ``name`` to ``name-0`` ... ``name-(N-1)``; addresses are
 ``<fleet>/<name>`` and must be unique within the fleet after expansion.
@@ -25,12 +31,18 @@ from typing import Any
 
 from reconciler.errors import ManifestIssue
 from reconciler.manifest.digest import comparable_spec, digest_of_comparables
+from reconciler.manifest.placement import (
+    OFFER_FIELDS,
+    defaults_replaced_by,
+    missing_offer_fields,
+    placement_issues,
+)
 from reconciler.manifest.source import Document, FieldPath
 from reconciler.models import manifest as lang
 from reconciler.models import spec
 
 MAX_SCRIPT_BYTES = 1024 * 1024
-REQUIRED_FIELDS = ("cloud", "region", "shade_instance_type", "shade_cloud")
+_MISSING = "required field is missing (set it on the instance or in defaults)"
 _SHALLOW_MERGED = frozenset({"auto_delete", "alert", "volume_mount", "lifecycle"})
 _DEFAULTS: FieldPath = ("defaults",)
 _NAME = re.compile(lang.NAME_PATTERN)
@@ -95,12 +107,17 @@ def resolve_fleet(
     if issues:
         return None, issues
     instances.sort(key=lambda pair: pair[0].address)
+    budget = None
+    if manifest.budget is not None:
+        budget = spec.Budget.model_validate(manifest.budget.model_dump(exclude_none=True))
     fleet = spec.Fleet(
         name=manifest.fleet,
         source=document.file,
         instances=tuple(instance for instance, _ in instances),
         state_dir=manifest.state_dir,
-        digest=digest_of_comparables(comparable for _, comparable in instances),
+        budget=budget,
+        backend=manifest.backend,
+        digest=digest_of_comparables((comparable for _, comparable in instances), budget=budget),
     )
     return fleet, []
 
@@ -140,7 +157,9 @@ def _merge(
 ) -> _Merged:
     values: dict[str, Any] = {}
     origins: dict[str, FieldPath] = {}
-    inherited = defaults.model_fields_set if defaults is not None else set()
+    inherited: set[str] = set()
+    if defaults is not None:
+        inherited = defaults.model_fields_set - defaults_replaced_by(entry)
     own = entry.model_fields_set
     for name in lang.InstanceFields.model_fields:
         if name not in own and name not in inherited:
@@ -170,20 +189,16 @@ def _build(
     """The first replica's spec and its comparable form, or None after recording issues."""
     values = merged.values
     start = len(issues)
-    for name in REQUIRED_FIELDS:
-        if values.get(name) is None:
-            where: FieldPath = ("instances", merged.index)
-            issues.append(
-                document.issue(
-                    where,
-                    "required field is missing (set it on the instance or in defaults)",
-                    extra_field=name,
-                )
-            )
-    if values.get("rental_type") == "spot" and values.get("shade_cloud") is False:
-        issues.append(
-            document.issue(merged.path("rental_type"), "rental_type spot needs shade_cloud: true")
-        )
+    where: FieldPath = ("instances", merged.index)
+    missing = missing_offer_fields(values)
+    if len(missing) == len(OFFER_FIELDS):
+        message = "set cloud, region and shade_instance_type, or placement (here or in defaults)"
+        issues.append(document.issue(where, message))
+    else:
+        issues.extend(document.issue(where, _MISSING, extra_field=name) for name in missing)
+    if values.get("shade_cloud") is None:
+        issues.append(document.issue(where, _MISSING, extra_field="shade_cloud"))
+    issues.extend(placement_issues(values, merged.path, document))
     launch = values.get("launch_configuration")
     launch_spec = None
     if launch is not None:
@@ -243,6 +258,7 @@ _SPEC_TYPES: dict[str, type[spec.SpecModel]] = {
     "volume_mount": spec.VolumeMount,
     "lifecycle": spec.Lifecycle,
     "envs": spec.Env,
+    "placement": spec.Placement,
 }
 
 

@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     PlainValidator,
     SecretStr,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -48,6 +49,7 @@ MAX_REPLICAS = 1000
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 _INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 
 
 # --- scalar types ------------------------------------------------------------------------------
@@ -69,6 +71,28 @@ def _bool_input(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ValueError("expected true or false")
+
+
+def _dollars_input(value: Any) -> Any:
+    """A decimal dollar amount written as text (``"40.00"``); numbers are refused, because
+    YAML turns ``40.10`` into a float and ``1e3`` into a string."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('write the amount as a quoted decimal string, e.g. "50.00"')
+    if isinstance(value, str) and not _DECIMAL.match(value):
+        raise ValueError('expected a decimal dollar amount such as "50.00"')
+    return value
+
+
+def _backend_url(value: Any) -> SecretStr:
+    """A state backend URL, always held as a secret (it may carry a password).
+
+    Messages never repeat the value."""
+    secret = _secret(value)
+    if not _URL.match(secret.get_secret_value()):
+        raise ValueError(
+            "expected a URL such as file://state or postgresql://user@host:5432/fleets"
+        )
+    return secret
 
 
 def _str_or_secret(value: Any) -> str | SecretStr:
@@ -110,6 +134,15 @@ Bool = Annotated[
 ]
 Port = Annotated[int, BeforeValidator(_int_input), Field(ge=1, le=65535), _int_schema(1, 65535)]
 PositiveInt = Annotated[int, BeforeValidator(_int_input), Field(ge=1), _int_schema(1)]
+NonNegativeInt = Annotated[int, BeforeValidator(_int_input), Field(ge=0), _int_schema(0)]
+Dollars = Annotated[
+    str,
+    BeforeValidator(_dollars_input),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": _DECIMAL.pattern}, _INTERPOLATION_SCHEMA]}
+    ),
+]
+RentalType = Literal["on_demand", "spot"]
 Replicas = Annotated[
     int, BeforeValidator(_int_input), Field(ge=1, le=MAX_REPLICAS), _int_schema(1, MAX_REPLICAS)
 ]
@@ -129,6 +162,11 @@ MaybeSecretStr = Annotated[
 AlwaysSecretStr = Annotated[
     SecretStr,
     PlainValidator(_secret),
+    WithJsonSchema({"type": "string", "writeOnly": True}),
+]
+BackendUrl = Annotated[
+    SecretStr,
+    PlainValidator(_backend_url),
     WithJsonSchema({"type": "string", "writeOnly": True}),
 ]
 VariableValue = Annotated[
@@ -268,7 +306,7 @@ class Thresholds(ManifestModel):
     date_threshold: str | None = Field(
         default=None, description="RFC3339 time, e.g. 2030-01-02T15:04:05Z"
     )
-    spend_threshold: str | None = Field(
+    spend_threshold: Dollars | None = Field(
         default=None, description='Dollar amount as a decimal string, e.g. "50.00"'
     )
 
@@ -284,15 +322,6 @@ class Thresholds(ManifestModel):
                     valid = False
             if not valid:
                 raise ValueError("expected an RFC3339 time such as 2030-01-02T15:04:05Z")
-        return value
-
-    @field_validator("spend_threshold", mode="before")
-    @classmethod
-    def _decimal(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            raise ValueError('write the amount as a quoted decimal string, e.g. "50.00"')
-        if isinstance(value, str) and not _DECIMAL.match(value):
-            raise ValueError('expected a decimal dollar amount such as "50.00"')
         return value
 
     @model_validator(mode="after")
@@ -357,6 +386,129 @@ class Lifecycle(ManifestModel):
         return paths
 
 
+# --- placement envelopes and budgets ----------------------------------------------------------
+
+STRATEGIES = ("ordered", "cheapest")
+_HARDWARE_OR_PRICE = ("gpu_type", "num_gpus", "min_vram_per_gpu_in_gb", "max_hourly_price")
+
+
+class PlacementCandidate(ManifestModel):
+    """One acceptable offer, named exactly."""
+
+    cloud: NonEmptyStr = Field(description="Cloud provider, e.g. lambdalabs")
+    region: NonEmptyStr = Field(description="Region, e.g. us-east-1")
+    shade_instance_type: NonEmptyStr = Field(description="Shadeform instance type, e.g. H100")
+    rental_type: RentalType = Field(
+        default="on_demand", description="on_demand (default) or spot; spot needs shade_cloud"
+    )
+
+
+class PlacementRequirements(ManifestModel):
+    """Any catalog offer meeting all of these is acceptable; unset keys do not constrain."""
+
+    gpu_type: NonEmptyStr | None = Field(default=None, description="GPU model, e.g. H100")
+    num_gpus: PositiveInt | None = Field(default=None, description="GPUs per instance")
+    min_vram_per_gpu_in_gb: PositiveInt | None = Field(
+        default=None, description="Minimum memory per GPU, in GB"
+    )
+    max_hourly_price: Dollars | None = Field(
+        default=None, description='Highest acceptable price, dollars per hour, e.g. "3.00"'
+    )
+    clouds: list[NonEmptyStr] | None = Field(
+        default=None, min_length=1, description="Allowed clouds (default: any)"
+    )
+    regions: list[NonEmptyStr] | None = Field(
+        default=None, min_length=1, description="Allowed regions (default: any)"
+    )
+    rental_types: list[RentalType] | None = Field(
+        default=None, min_length=1, description="Allowed rental types (default: [on_demand])"
+    )
+
+    @field_validator("clouds", "regions", "rental_types", mode="before")
+    @classmethod
+    def _not_empty(cls, values: Any, info: ValidationInfo) -> Any:
+        if isinstance(values, list) and not values:
+            name = info.field_name
+            raise ValueError(f"an empty list allows nothing; leave {name} out to allow any")
+        return values
+
+    @field_validator("clouds", "regions", "rental_types")
+    @classmethod
+    def _unique(cls, values: list[str] | None) -> list[str] | None:
+        _refuse_duplicates(list(values or ()), "value")
+        return values
+
+    @model_validator(mode="after")
+    def _says_what_hardware_or_price(self) -> PlacementRequirements:
+        if all(getattr(self, name) is None for name in _HARDWARE_OR_PRICE):
+            raise ValueError(
+                "requirements must say what hardware or price is acceptable: set gpu_type,"
+                " num_gpus, min_vram_per_gpu_in_gb or max_hourly_price"
+            )
+        return self
+
+
+class Placement(ManifestModel):
+    """The offers an instance may land on (``candidates`` first, in order, then any offer
+    meeting ``requirements``), and how to choose among the available ones."""
+
+    strategy: Literal["ordered", "cheapest"] = Field(
+        default="ordered",
+        description="ordered: first available offer; cheapest: cheapest available offer",
+    )
+    candidates: list[PlacementCandidate] = Field(
+        default_factory=list, description="Acceptable offers, in order of preference"
+    )
+    requirements: PlacementRequirements | None = Field(
+        default=None, description="Accept any catalog offer meeting these"
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_candidates(cls, candidates: list[PlacementCandidate]) -> list[PlacementCandidate]:
+        _refuse_duplicates([describe_candidate(c) for c in candidates], "candidate")
+        return candidates
+
+    @model_validator(mode="after")
+    def _something_to_choose_from(self) -> Placement:
+        if not self.candidates and self.requirements is None:
+            raise ValueError("placement needs at least one candidate or a requirements block")
+        return self
+
+    def allows_spot(self) -> bool:
+        in_candidates = any(c.rental_type == "spot" for c in self.candidates)
+        in_requirements = self.requirements is not None and "spot" in (
+            self.requirements.rental_types or ()
+        )
+        return in_candidates or in_requirements
+
+
+def describe_candidate(candidate: PlacementCandidate) -> str:
+    """``H100 spot in datacrunch/FIN-01``."""
+    rental = " spot" if candidate.rental_type == "spot" else ""
+    return f"{candidate.shade_instance_type}{rental} in {candidate.cloud}/{candidate.region}"
+
+
+class Budget(ManifestModel):
+    """Fleet spending guards: a plan that breaks one fails before anything is created."""
+
+    max_hourly: Dollars | None = Field(
+        default=None, description='Ceiling on the whole fleet, dollars per hour, e.g. "40.00"'
+    )
+    max_instance_hourly: Dollars | None = Field(
+        default=None, description='Ceiling on any one instance, dollars per hour, e.g. "4.00"'
+    )
+    max_creates_per_apply: NonNegativeInt | None = Field(
+        default=None, description="Most instances one apply may create (blast radius)"
+    )
+
+    @model_validator(mode="after")
+    def _something_set(self) -> Budget:
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("set max_hourly, max_instance_hourly or max_creates_per_apply")
+        return self
+
+
 # --- instances and the manifest ----------------------------------------------------------------
 
 
@@ -371,8 +523,12 @@ class InstanceFields(ManifestModel):
     shade_cloud: Bool | None = Field(
         default=None, description="Launch in Shade Cloud (true) or a linked cloud account"
     )
-    rental_type: Literal["on_demand", "spot"] | None = Field(
+    rental_type: RentalType | None = Field(
         default=None, description="on_demand (default) or spot; spot needs shade_cloud: true"
+    )
+    placement: Placement | None = Field(
+        default=None,
+        description="Offers the reconciler may choose from, instead of cloud/region/type",
     )
     os: NonEmptyStr | None = Field(default=None, description="e.g. ubuntu22.04_cuda12.2_shade_os")
     template_id: NonEmptyStr | None = Field(default=None, description="Shadeform template id")
@@ -435,6 +591,11 @@ class Manifest(ManifestModel):
     state_dir: NonEmptyStr | None = Field(
         default=None, description="Where this fleet's local state lives (default: state/)"
     )
+    backend: BackendUrl | None = Field(
+        default=None,
+        description="State backend URL, e.g. file://state or postgresql://...; kept secret",
+    )
+    budget: Budget | None = Field(default=None, description="The fleet's spending guards")
     variables: dict[Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)], VariableValue] = Field(
         default_factory=dict, description="Values for ${var.NAME}; --var overrides them"
     )
