@@ -18,7 +18,8 @@ from reconciler.models.plan import SENSITIVE_PREFIX
 from reconciler.models.spec import InstanceSpec
 
 # Keys of InstanceSpec that identify or steer the reconciler rather than describe the instance.
-NON_COMPARED_KEYS = frozenset({"address", "fleet", "source", "lifecycle"})
+# (A placement envelope is compared through the cloud/region/type it leads to, not itself.)
+NON_COMPARED_KEYS = frozenset({"address", "fleet", "source", "lifecycle", "placement"})
 
 
 def fingerprint(value: str, key: str) -> str:
