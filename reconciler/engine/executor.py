@@ -486,58 +486,43 @@ class Executor:
         await recorder.update(restore)
 
     async def _wait_all(self, pending: list[_Pending], report: ApplyReport) -> None:
-        """Poll the list endpoint until every new instance is active, in error, or late."""
+        """Poll the list endpoint until every new instance is active, in error, or late.
+
+        An instance that does not become active turns its (so far successful) result into a
+        failure carrying the status and Shadeform's status details.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         waiting = {p.instance_id: p for p in pending}
         while waiting:
             try:
-                listed = {i.id: i for i in await self.client.list_instances()}
+                listed: dict[str, Instance] | None = {
+                    i.id: i for i in await self.client.list_instances()
+                }
             except ApiError:
-                listed = None
-            if listed is not None:
-                for instance_id, item in list(waiting.items()):
+                listed = None  # try again next round; the deadline still applies
+            for instance_id, item in list(waiting.items()):
+                if listed is None:
+                    current, status = None, "unknown"
+                else:
                     current = listed.get(instance_id)
-                    status = current.status if current else "missing"
-                    change_like = item.address
-                    if status == "active":
-                        del waiting[instance_id]
-                        self.progress(
-                            ActionEvent(
-                                change_like,
-                                item.action.value,
-                                Phase.PROGRESS,
-                                f"{instance_id} is active",
-                            )
+                    status = current.status if current else "deleted"  # gone from the list
+                late = loop.time() - started > self._deadline(current)
+                if status == "active":
+                    del waiting[instance_id]
+                    self.progress(
+                        ActionEvent(
+                            item.address,
+                            item.action.value,
+                            Phase.PROGRESS,
+                            f"{instance_id} is active",
                         )
-                    elif status in ("error", "deleting", "deleted") or (
-                        loop.time() - started > self._deadline(current)
-                    ):
-                        del waiting[instance_id]
-                        detail = (
-                            f": {current.status_details}"
-                            if current and current.status_details
-                            else ""
-                        )
-                        message = (
-                            f"instance {instance_id} went to {status}{detail}"
-                            if status != "missing"
-                            and status not in ("creating", "pending", "pending_provider")
-                            else f"instance {instance_id} is not active after waiting (status {status})"
-                        )
-                        self.progress(
-                            ActionEvent(change_like, item.action.value, Phase.FAILED, message)
-                        )
-                        report.results = [
-                            r
-                            if not (
-                                r.address == item.address and r.instance_id == instance_id and r.ok
-                            )
-                            else ActionResult(
-                                r.fleet, r.address, r.action, False, message, instance_id
-                            )
-                            for r in report.results
-                        ]
+                    )
+                elif status in _FAILED_STATUSES or late:
+                    del waiting[instance_id]
+                    self._fail_after_wait(
+                        report, item, _wait_failure(instance_id, status, current, late)
+                    )
             if waiting:
                 self.progress(
                     ActionEvent(
@@ -549,8 +534,30 @@ class Executor:
                 )
                 await self.sleep(self.options.poll_interval)
 
+    def _fail_after_wait(self, report: ApplyReport, item: _Pending, message: str) -> None:
+        self.progress(ActionEvent(item.address, item.action.value, Phase.FAILED, message))
+        for index, result in enumerate(report.results):
+            if (
+                result.address == item.address
+                and result.instance_id == item.instance_id
+                and result.ok
+            ):
+                report.results[index] = ActionResult(
+                    result.fleet, result.address, result.action, False, message, item.instance_id
+                )
+
     def _emit(self, change: Change, phase: Phase, message: str) -> None:
         self.progress(ActionEvent(change.address, change.action.value, phase, message))
+
+
+_FAILED_STATUSES = ("error", "deleting", "deleted")
+
+
+def _wait_failure(instance_id: str, status: str, current: Instance | None, late: bool) -> str:
+    detail = f": {current.status_details}" if current and current.status_details else ""
+    if late and status not in _FAILED_STATUSES:
+        return f"instance {instance_id} is not active after waiting (status {status}{detail})"
+    return f"instance {instance_id} went to {status}{detail}"
 
 
 def update_request(spec: InstanceSpec, fields: set[str]) -> UpdateRequest:
