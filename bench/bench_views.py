@@ -1,4 +1,7 @@
-"""How long each plan view takes on a 10,000-change plan. Run: python bench/bench_views.py"""
+"""How long each plan view takes on a 10,000-change plan with prices and placements.
+
+Run: python bench/bench_views.py
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,14 @@ import io
 import time
 from collections.abc import Callable
 
+from reconciler.models.catalog import Offer
 from reconciler.models.plan import (
     Action,
     Change,
+    CostSummary,
     FieldChange,
     FleetPlan,
+    PlacementChoice,
     Plan,
     Reason,
     ReasonCode,
@@ -23,6 +29,18 @@ from reconciler.views import (
 )
 
 ACTIONS = [Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE]
+SPOT = Offer(
+    cloud="hyperstack",
+    region="canada-1",
+    shade_instance_type="A6000",
+    rental_type="spot",
+    hourly_price_cents=40,
+    boot_seconds_max=300,
+)
+PLACEMENT = PlacementChoice(
+    chosen=SPOT,
+    fallbacks=(SPOT.model_copy(update={"rental_type": "on_demand", "hourly_price_cents": 80}),),
+)
 
 
 def make_change(i: int) -> Change:
@@ -62,6 +80,9 @@ def make_change(i: int) -> Change:
         after=None if action is Action.DELETE else spec,
         field_changes=field_changes,
         reasons=(Reason(code=ReasonCode.NEW, message="new instance"),),
+        placement=PLACEMENT if action in (Action.CREATE, Action.REPLACE) else None,
+        hourly_cents_before=None if action is Action.CREATE else 80,
+        hourly_cents_after=None if action is Action.DELETE else 40,
     )
 
 
@@ -80,6 +101,8 @@ def main() -> None:
                 serial=1,
                 manifest_digest="d",
                 changes=tuple(make_change(i) for i in range(10_000)),
+                cost=CostSummary(hourly_cents_before=600_000, hourly_cents_after=300_000),
+                budget_overrides=("max_hourly $4,000.00 exceeded",),
             ),
         )
     )

@@ -2,7 +2,7 @@
 title and detail lines. The human and Markdown views only lay these out and style them.
 
 Each piece is built by its own small function (``summarize``, ``change_title``,
-``change_details``) so a later figure, such as a $/hour cost, is one more field or line here.
+``change_details``); money is worded in ``_money``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from reconciler.models.plan import Action, Change, FieldChange, ReasonCode
+from reconciler.views._money import placement_text
 from reconciler.views._values import clean_text, format_value, key_fields
 
 # Reasons that only restate a field change; when the field changes are listed they say it better.
@@ -90,6 +91,7 @@ def change_title(change: Change) -> str:
 
 class LineKind(Enum):
     REASON = "reason"
+    PLACEMENT = "placement"
     FIELD = "field"
 
 
@@ -120,12 +122,16 @@ def field_change_line(change: FieldChange) -> tuple[str, str]:
 
 
 def change_details(change: Change) -> list[DetailLine]:
-    """Reasons (as ``# ...`` comments), then key fields (creates, deletes) or field changes."""
+    """Reasons (as ``# ...`` comments), the chosen placement, then key fields (creates,
+    deletes) or field changes."""
     lines = [
         DetailLine(LineKind.REASON, "# " + clean_text(reason.message))
         for reason in change.reasons
         if not (change.field_changes and reason.code in _FIELD_REASONS)
     ]
+    if change.placement is not None and change.action in (Action.CREATE, Action.REPLACE):
+        text = "placement: " + placement_text(change.placement)
+        lines.append(DetailLine(LineKind.PLACEMENT, text))
     if change.action is Action.CREATE and change.after is not None:
         lines += [DetailLine(LineKind.FIELD, t) for t in _aligned(key_fields(change.after))]
     elif change.action is Action.DELETE and change.before is not None:

@@ -49,7 +49,9 @@ class LiveProgress:
     """A rich progress bar with finished actions printed above it (interactive terminals)."""
 
     def __init__(self, stream: TextIO, total: int, *, color: bool) -> None:
-        self.console = Console(file=stream, force_terminal=True, no_color=not color, highlight=False)
+        self.console = Console(
+            file=stream, force_terminal=True, no_color=not color, highlight=False
+        )
         self.progress = Progress(
             TextColumn("[bold]Applying"),
             BarColumn(),

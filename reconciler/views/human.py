@@ -4,15 +4,17 @@
 
     Fleet inference:
 
-      + inference/vllm-0
+      + inference/vllm-0  +$0.80/h
           # new instance
+          placement: A6000 in hyperstack/canada-1 at $0.80/h, boots in ≤5 min, 1 fallback
           name:              "vllm-0"
           cloud/region/type: hyperstack/canada-1/A6000
 
-    -/+ inference/vllm-1 [i-2] (create before destroy)
+    -/+ inference/vllm-1 [i-2] (create before destroy)  $0.80/h -> $2.49/h
           shade_instance_type: "A6000" -> "H100"  # forces replacement
 
     Plan: 1 to create, 0 to update, 1 to replace, 0 to delete.
+    Cost: $0.80/h -> $3.29/h (+$2.49/h); per 30 days $576.00 -> $2,368.80
 
 Colour (green ``+``, yellow ``~``, magenta ``-/+``, red ``-``) only when asked for. rich supplies
 the escape codes for each style once; lines are assembled as plain strings because laying out
@@ -27,7 +29,8 @@ from typing import TextIO
 from rich.color import ColorSystem
 from rich.style import Style
 
-from reconciler.models.plan import Action, Change, FleetPlan, Plan
+from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
+from reconciler.views._money import change_cost, cost_line, has_prices
 from reconciler.views._outline import (
     LineKind,
     Summary,
@@ -39,6 +42,7 @@ from reconciler.views._outline import (
 from reconciler.views._values import clean_text
 
 NO_CHANGES = "No changes. Your fleets match the manifests."
+NO_CAPACITY_HEADING = "No capacity (this plan fails until an approved offer is free):"
 
 _ACTION_STYLES = {
     Action.CREATE: "green",
@@ -71,7 +75,9 @@ class _Painter:
 
 def _change_lines(change: Change, paint: _Painter) -> Iterator[str]:
     symbol = f"{change.action.symbol:>3}"
-    yield f"{paint(symbol, _ACTION_STYLES[change.action])} {paint(change_title(change), 'bold')}"
+    header = f"{paint(symbol, _ACTION_STYLES[change.action])} {paint(change_title(change), 'bold')}"
+    cost = change_cost(change)
+    yield header + "  " + cost if cost is not None else header
     for line in change_details(change):
         if line.kind is LineKind.FIELD and line.forces_replacement:
             text, sep, note = line.text.rpartition("  # ")
@@ -81,6 +87,8 @@ def _change_lines(change: Change, paint: _Painter) -> Iterator[str]:
                 yield _DETAIL_INDENT + line.text
         elif line.kind is LineKind.REASON:
             yield _DETAIL_INDENT + paint(line.text, "dim")
+        elif line.kind is LineKind.PLACEMENT:
+            yield _DETAIL_INDENT + paint(line.text, "cyan")
         else:
             yield _DETAIL_INDENT + line.text
 
@@ -119,6 +127,12 @@ def _notices(plan: Plan, paint: _Painter) -> Iterator[str]:
         for item in blocked:
             yield f"  {clean_text(item.address)}: {clean_text(item.message)}"
         yield ""
+    no_capacity = plan.no_capacity
+    if no_capacity:
+        yield paint(NO_CAPACITY_HEADING, "bold red")
+        for item in no_capacity:
+            yield f"  {clean_text(item.address)}: {clean_text(item.message)}"
+        yield ""
     prefix_fleet = len(plan.fleets) > 1
     warnings = [
         (clean_text(f.fleet) + ": " if prefix_fleet else "") + clean_text(w)
@@ -130,15 +144,27 @@ def _notices(plan: Plan, paint: _Painter) -> Iterator[str]:
         for warning in warnings:
             yield "  " + warning
         yield ""
+    overrides = [
+        (clean_text(f.fleet) + ": " if prefix_fleet else "") + clean_text(o)
+        for f in plan.fleets
+        for o in f.budget_overrides
+    ]
+    if overrides:
+        yield paint("Budget overrides (allowed by --allow-over-budget):", "bold red")
+        for override in overrides:
+            yield "  " + override
+        yield ""
 
 
-def summary_lines(summary: Summary) -> list[str]:
-    """The closing lines: state-only changes, then Terraform's one-line summary."""
+def summary_lines(summary: Summary, cost: CostSummary = CostSummary()) -> list[str]:
+    """The closing lines: state-only changes, Terraform's one-line summary, the burn rate."""
     lines = []
     state_only = summary.state_only_line()
     if state_only:
         lines.append(f"State only: {state_only}.")
     lines.append(f"Plan: {summary.plan_line()}." if summary.has_changes else NO_CHANGES)
+    if has_prices(cost):
+        lines.append(cost_line(cost))
     return lines
 
 
@@ -151,4 +177,5 @@ def render_plan_human(plan: Plan, stream: TextIO, *, color: bool) -> None:
         summary += summarize(fleet.changes)
         stream.write("".join(line + "\n" for line in _fleet_lines(fleet, paint)))
     stream.write("".join(line + "\n" for line in _notices(plan, paint)))
-    stream.write("".join(paint(line, "bold") + "\n" for line in summary_lines(summary)))
+    closing = summary_lines(summary, plan.cost)
+    stream.write("".join(paint(line, "bold") + "\n" for line in closing))

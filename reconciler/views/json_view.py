@@ -16,19 +16,30 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from reconciler.errors import UsageError
-from reconciler.models.plan import PLAN_FORMAT_VERSION, FleetPlan, Plan
+from reconciler.models.plan import PLAN_FORMAT_VERSION, CostSummary, FleetPlan, Plan
 from reconciler.views._outline import Summary, summarize
 
 PLAN_KIND = "reconciler-plan"
 
 
-def _summary_dict(summary: Summary) -> dict[str, Any]:
+def _cost_dict(cost: CostSummary) -> dict[str, int]:
+    return {
+        "hourly_cents_before": cost.hourly_cents_before,
+        "hourly_cents_after": cost.hourly_cents_after,
+        "monthly_cents_before": cost.monthly_cents_before,
+        "monthly_cents_after": cost.monthly_cents_after,
+        "unknown_prices": cost.unknown_prices,
+    }
+
+
+def _summary_dict(summary: Summary, cost: CostSummary) -> dict[str, Any]:
     return {
         "create": summary.create,
         "update": summary.update,
         "replace": summary.replace,
         "delete": summary.delete,
         "has_changes": summary.has_changes,
+        "cost": _cost_dict(cost),
     }
 
 
@@ -37,7 +48,7 @@ def _fleet_dict(fleet: FleetPlan, dumped: dict[str, Any], summary: Summary) -> d
     out: dict[str, Any] = {}
     for key, value in dumped.items():
         if key == "changes":
-            out["summary"] = _summary_dict(summary)
+            out["summary"] = _summary_dict(summary, fleet.cost)
         out[key] = value
     return out
 
@@ -57,7 +68,7 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
         fleets.append(_fleet_dict(fleet, fleet_data, summary))
     out: dict[str, Any] = {"format_version": dumped.pop("format_version"), "kind": PLAN_KIND}
     out.update(dumped)
-    out["summary"] = _summary_dict(total)
+    out["summary"] = _summary_dict(total, plan.cost)
     out["fleets"] = fleets
     return out
 

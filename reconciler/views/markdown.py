@@ -1,10 +1,13 @@
-"""The plan as a pull-request comment: title, summary table, notices, then per fleet a
-collapsed ``<details>`` block with the changes in a ``diff`` code block.
+"""The plan as a pull-request comment: title, cost table, summary table, instances without
+capacity, budget overrides, notices, then per fleet a collapsed ``<details>`` block with the
+changes in a ``diff`` code block.
 
 The comment is kept under ``max_chars`` (GitHub refuses comments over 65,536 characters): the
-title and table always appear; notices and changes are added while they fit, then a note says
-how many changes were left out. User-controlled text is escaped for where it lands: Markdown
-text, inline code, HTML (``<summary>``) or a fenced block whose fence outruns any backticks in it.
+title, both tables, instances without capacity and budget overrides always appear (a reviewer
+must see why a plan fails and every limit it breaks); notices and changes are added while they
+fit, then a note says how many changes were left out. User-controlled text is escaped for where
+it lands: Markdown text (``$`` included: GitHub reads ``$...$`` as math), inline code, HTML
+(``<summary>``) or a fenced block whose fence outruns any backticks in it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from reconciler.models.plan import Change, FleetPlan, Plan
+from reconciler.models.catalog import format_cents
+from reconciler.models.plan import Change, CostSummary, FleetPlan, Plan
+from reconciler.views._money import change_cost, has_prices, signed, unknown_note
 from reconciler.views._outline import Summary, change_details, change_title, is_listed, summarize
 from reconciler.views._values import clean_text
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&!@])")
+# ``$`` too: GitHub renders text between dollar signs as LaTeX math.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&!@$])")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -40,7 +46,9 @@ def md_code(text: str) -> str:
 
 
 def _change_block(change: Change) -> str:
-    lines = [f"{change.action.symbol.strip() or ' '} {change_title(change)}"]
+    heading = f"{change.action.symbol.strip() or ' '} {change_title(change)}"
+    cost = change_cost(change)
+    lines = [heading + "  " + cost if cost is not None else heading]
     lines += ["    " + line.text for line in change_details(change)]
     return "\n".join(lines) + "\n"
 
@@ -58,6 +66,56 @@ def _title(plan: Plan, summary: Summary) -> str:
     if plan.replace:
         lines += ["Replacement requested: " + ", ".join(md_code(r) for r in plan.replace), ""]
     return "\n".join(lines) + "\n"
+
+
+def _cost_table(plan: Plan) -> str:
+    """Burn rate per fleet before and after the plan; empty for a plan made without prices."""
+    total = plan.cost
+    if not has_prices(total):
+        return ""
+    rows = [
+        "| Fleet | $/h before | $/h after | $/h change | 30 days before | 30 days after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def row(name: str, c: CostSummary) -> str:
+        change = c.hourly_cents_after - c.hourly_cents_before
+        cells = [
+            format_cents(c.hourly_cents_before),
+            format_cents(c.hourly_cents_after),
+            signed(change) if change else format_cents(0),
+            format_cents(c.monthly_cents_before),
+            format_cents(c.monthly_cents_after),
+        ]
+        return f"| {name} | " + " | ".join(md_text(cell) for cell in cells) + " |"
+
+    rows += [row(md_text(f.fleet), f.cost) for f in plan.fleets]
+    if len(plan.fleets) > 1:
+        rows.append(row("**Total**", total))
+    if total.unknown_prices:
+        note = unknown_note(total.unknown_prices)
+        rows += ["", f"{note[0].upper()}{note[1:]}."]
+    return "\n".join(rows) + "\n\n"
+
+
+def _why_it_fails_or_costs_more(plan: Plan) -> str:
+    """Instances without capacity and budget limits broken by permission: never cut for
+    length, since a reviewer must see both."""
+    sections = []
+    no_capacity = [f"- {md_code(b.address)}: {md_text(b.message)}" for b in plan.no_capacity]
+    if no_capacity:
+        heading = "**No capacity** (this plan fails until an approved offer is free):"
+        sections.append(heading + "\n\n" + "\n".join(no_capacity) + "\n\n")
+    prefix = len(plan.fleets) > 1
+    overrides = [
+        f"- {md_code(f.fleet) + ': ' if prefix else ''}{md_text(o)}"
+        for f in plan.fleets
+        for o in f.budget_overrides
+    ]
+    if overrides:
+        heading = "**Budget overrides** (allowed by `--allow-over-budget`):"
+        sections.append(heading + "\n\n" + "\n".join(overrides) + "\n\n")
+    return "".join(sections)
 
 
 def _table(fleets: list[tuple[FleetPlan, Summary]], total: Summary) -> str:
@@ -171,7 +229,7 @@ def _add_details(comment: _Comment, fleets: list[tuple[FleetPlan, Summary, list[
 
 def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000) -> None:
     """Write a compact PR comment for ``plan``, at most ``max_chars`` characters long
-    (unless the title and summary table alone are longer)."""
+    (unless the title, tables, no-capacity list and budget overrides alone are longer)."""
     fleets = [
         (f, summarize(f.changes), [c for c in f.changes if is_listed(c)]) for f in plan.fleets
     ]
@@ -181,7 +239,9 @@ def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000)
     # Room for the longest possible note, plus the blank lines that end the notice sections.
     comment = _Comment(max_chars, reserve=len(truncation_note(listed, len(notices))) + 8)
     comment.add(_title(plan, total))
+    comment.add(_cost_table(plan))
     comment.add(_table([(f, s) for f, s, _ in fleets], total))
+    comment.add(_why_it_fails_or_costs_more(plan))
     notices_shown = _add_notices(comment, notices)
     changes_shown = _add_details(comment, fleets) if notices_shown == len(notices) else 0
     if changes_shown < listed or notices_shown < len(notices):

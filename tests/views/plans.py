@@ -5,13 +5,16 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from reconciler.engine.planner import PlanOptions, plan_fleet
+from reconciler.models.catalog import Offer
 from reconciler.models.live import Health, IntentResolution, ResolvedIntent
 from reconciler.models.plan import (
     Action,
     Blocked,
     Change,
+    CostSummary,
     FieldChange,
     FleetPlan,
+    PlacementChoice,
     Plan,
     Reason,
     ReasonCode,
@@ -92,11 +95,101 @@ def sample_plan() -> Plan:
     )
 
 
+def without_prices(plan: Plan) -> Plan:
+    """``plan`` with every fleet's burn rate zeroed, as a plan made without prices has it."""
+    fleets = tuple(f.model_copy(update={"cost": CostSummary()}) for f in plan.fleets)
+    return plan.model_copy(update={"fleets": fleets})
+
+
 def quiet_plan() -> Plan:
     """Only unchanged no-ops: nothing to do."""
     s = spec()
     fp = plan_fleet(fleet(s), state(record(s, "i-1")), snapshot(live(s, "i-1")))
     return Plan(fleets=(fp,))
+
+
+SPOT_A6000 = Offer(
+    cloud="hyperstack",
+    region="canada-1",
+    shade_instance_type="A6000",
+    rental_type="spot",
+    hourly_price_cents=40,
+    boot_seconds_max=300,
+)
+A6000 = SPOT_A6000.model_copy(update={"rental_type": "on_demand", "hourly_price_cents": 80})
+H100 = Offer(
+    cloud="lambdalabs", region="us-east-1", shade_instance_type="H100", hourly_price_cents=249
+)
+NO_CAPACITY = "no capacity: no approved offer is available (approved: 8xH100 in nebius/eu-north1)"
+OVERRIDE = "max_instance_hourly $2.00 exceeded: inference/vllm-1 costs $2.49/h"
+
+
+def _priced(address: str, action: Action, **fields: object) -> Change:
+    instance = None if action is Action.CREATE else f"i-{address[-1]}"
+    return Change(address=address, action=action, instance_id=instance, **fields)  # type: ignore[arg-type]
+
+
+def priced_plan() -> Plan:
+    """Hand-made plan with prices, placements, an unknown price and a budget override.
+
+    inference: vllm-0 create on spot A6000 (+$0.40/h, 2 fallbacks), vllm-1 replace $0.80/h ->
+    H100 $2.49/h (no fallbacks, boot time unknown), vllm-2 delete (-$2.49/h), vllm-3 update
+    ($0.80/h both sides), vllm-4 unchanged ($0.80/h). Burn rate $4.89/h -> $4.49/h.
+    training: trainer-0 create with an unknown price, trainer-1 unchanged at $19.92/h,
+    trainer-2 without capacity.
+    """
+    inference = FleetPlan(
+        fleet="inference",
+        lineage="lineage-1",
+        serial=4,
+        manifest_digest="d" * 64,
+        changes=(
+            _priced(
+                "inference/vllm-0",
+                Action.CREATE,
+                placement=PlacementChoice(
+                    strategy="cheapest", chosen=SPOT_A6000, fallbacks=(A6000, H100)
+                ),
+                hourly_cents_after=40,
+            ),
+            _priced(
+                "inference/vllm-1",
+                Action.REPLACE,
+                placement=PlacementChoice(chosen=H100),
+                hourly_cents_before=80,
+                hourly_cents_after=249,
+            ),
+            _priced("inference/vllm-2", Action.DELETE, hourly_cents_before=249),
+            _priced(
+                "inference/vllm-3",
+                Action.UPDATE,
+                field_changes=(FieldChange(path="tags", before=["a"], after=["b"]),),
+                hourly_cents_before=80,
+                hourly_cents_after=80,
+            ),
+            _priced("inference/vllm-4", Action.NOOP, hourly_cents_before=80, hourly_cents_after=80),
+        ),
+        cost=CostSummary(hourly_cents_before=489, hourly_cents_after=449),
+        budget_overrides=(OVERRIDE,),
+    )
+    training = FleetPlan(
+        fleet="training",
+        lineage="lineage-2",
+        serial=1,
+        manifest_digest="e" * 64,
+        changes=(
+            _priced("training/trainer-0", Action.CREATE),
+            _priced(
+                "training/trainer-1",
+                Action.NOOP,
+                hourly_cents_before=1992,
+                hourly_cents_after=1992,
+            ),
+        ),
+        no_capacity=(Blocked(address="training/trainer-2", message=NO_CAPACITY),),
+        cost=CostSummary(hourly_cents_before=1992, hourly_cents_after=1992, unknown_prices=1),
+    )
+    return Plan(fleets=(inference, training), paths=("fleets/",))
 
 
 def synthetic_change(i: int) -> Change:
@@ -172,6 +265,33 @@ json_values = st.recursive(
 )
 specs = st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=4)
 texts = st.text(max_size=20)
+cents = st.none() | st.integers(min_value=0, max_value=10**7)
+
+offers = st.builds(
+    Offer,
+    cloud=texts,
+    region=texts,
+    shade_instance_type=texts,
+    rental_type=st.sampled_from(["on_demand", "spot"]),
+    hourly_price_cents=st.integers(min_value=0, max_value=10**6),
+    available=st.booleans(),
+    boot_seconds_max=st.none() | st.integers(min_value=0, max_value=10**5),
+    gpu_type=st.none() | texts,
+    num_gpus=st.none() | st.integers(min_value=1, max_value=16),
+    vram_per_gpu_in_gb=st.none() | st.integers(min_value=1, max_value=192),
+)
+placements = st.builds(
+    PlacementChoice,
+    strategy=st.sampled_from(["ordered", "cheapest"]),
+    chosen=offers,
+    fallbacks=st.lists(offers, max_size=2).map(tuple),
+)
+costs = st.builds(
+    CostSummary,
+    hourly_cents_before=st.integers(min_value=0, max_value=10**7),
+    hourly_cents_after=st.integers(min_value=0, max_value=10**7),
+    unknown_prices=st.integers(min_value=0, max_value=100),
+)
 
 changes = st.builds(
     Change,
@@ -196,6 +316,9 @@ changes = st.builds(
         max_size=3,
     ).map(tuple),
     create_before_destroy=st.booleans(),
+    placement=st.none() | placements,
+    hourly_cents_before=cents,
+    hourly_cents_after=cents,
 )
 fleet_plans = st.builds(
     FleetPlan,
@@ -205,8 +328,11 @@ fleet_plans = st.builds(
     manifest_digest=texts,
     changes=st.lists(changes, max_size=4).map(tuple),
     blocked=st.lists(st.builds(Blocked, address=texts, message=texts), max_size=2).map(tuple),
+    no_capacity=st.lists(st.builds(Blocked, address=texts, message=texts), max_size=1).map(tuple),
     warnings=st.lists(texts, max_size=2).map(tuple),
     released_intents=st.lists(texts, max_size=2).map(tuple),
+    cost=costs,
+    budget_overrides=st.lists(texts, max_size=2).map(tuple),
 )
 plans = st.builds(
     Plan,

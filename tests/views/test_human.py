@@ -6,17 +6,21 @@ import io
 
 from hypothesis import given, settings
 
-from reconciler.models.plan import Action, Change, FleetPlan, Plan
+from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
 from reconciler.views import render_plan_human
 
 from .plans import (
     FINGERPRINT_DIGEST,
+    NO_CAPACITY,
     OTHER_SECRET,
+    OVERRIDE,
     SECRET,
     large_plan,
     plans,
+    priced_plan,
     quiet_plan,
     sample_plan,
+    without_prices,
 )
 
 
@@ -26,10 +30,17 @@ def render(plan: Plan, *, color: bool = False) -> str:
     return out.getvalue()
 
 
+def header_line(lines: list[str], header: str) -> int:
+    """Index of the change header ``header``, with or without its $/hour figure after it."""
+    return next(
+        n for n, line in enumerate(lines) if line == header or line.startswith(header + "  ")
+    )
+
+
 def block_of(text: str, header: str) -> list[str]:
     """The detail lines under a change header, up to the blank line that ends them."""
     lines = text.splitlines()
-    start = lines.index(header) + 1
+    start = header_line(lines, header) + 1
     end = lines.index("", start)
     return lines[start:end]
 
@@ -45,7 +56,7 @@ def test_each_action_has_its_terraform_header():
         "-/+ inference/vllm-9 [i-9]",
         "    inference/vllm-6 (adopt i-6)",
     ):
-        assert header in lines
+        assert header_line(lines, header) >= 0
 
 
 def test_unchanged_noops_are_not_listed():
@@ -105,15 +116,86 @@ def test_blocked_and_warnings_have_their_own_sections():
 
 
 def test_summary_line_counts_each_action():
-    lines = render(sample_plan()).splitlines()
+    lines = render(without_prices(sample_plan())).splitlines()
     assert lines[-2:] == [
         "State only: 1 instance to adopt, 1 state record to forget.",
         "Plan: 1 to create, 1 to update, 3 to replace, 1 to delete.",
     ]
 
 
+# -- money --------------------------------------------------------------------------------------
+
+
+def test_creates_replaces_and_deletes_show_their_hourly_effect():
+    lines = render(priced_plan()).splitlines()
+    for header in (
+        "  + inference/vllm-0  +$0.40/h",
+        "-/+ inference/vllm-1 [i-1]  $0.80/h -> $2.49/h",
+        "  - inference/vllm-2 [i-2]  -$2.49/h",
+        "  ~ inference/vllm-3 [i-3]",  # an update does not change the price
+        "  + training/trainer-0  +$?/h",  # price not in the catalog
+    ):
+        assert header in lines
+
+
+def test_placement_shows_offer_price_boot_time_and_fallbacks_left():
+    text = render(priced_plan())
+    assert block_of(text, "  + inference/vllm-0") == [
+        "      placement: A6000 spot in hyperstack/canada-1 at $0.40/h, boots in ≤5 min, "
+        "2 fallbacks"
+    ]
+    assert block_of(text, "-/+ inference/vllm-1 [i-1]") == [
+        "      placement: H100 in lambdalabs/us-east-1 at $2.49/h, no fallbacks"
+    ]
+    assert "placement:" not in "".join(block_of(text, "  - inference/vllm-2 [i-2]"))
+
+
+def test_burn_rate_line_follows_the_summary():
+    lines = render(priced_plan()).splitlines()
+    assert lines[-2:] == [
+        "Plan: 2 to create, 1 to update, 1 to replace, 1 to delete.",
+        "Cost: $24.81/h -> $24.41/h (-$0.40/h); per 30 days $17,863.20 -> $17,575.20; "
+        "price unknown for 1 instance (not counted)",
+    ]
+
+
+def test_burn_rate_going_up_and_staying_put():
+    fleet = FleetPlan(
+        fleet="f",
+        lineage=None,
+        serial=0,
+        manifest_digest="d",
+        cost=CostSummary(hourly_cents_before=1240, hourly_cents_after=1520),
+    )
+    assert render(Plan(fleets=(fleet,))).splitlines()[-1] == (
+        "Cost: $12.40/h -> $15.20/h (+$2.80/h); per 30 days $8,928.00 -> $10,944.00"
+    )
+    same = fleet.model_copy(
+        update={"cost": CostSummary(hourly_cents_before=80, hourly_cents_after=80)}
+    )
+    assert render(Plan(fleets=(same,))).splitlines()[-2:] == [
+        "No changes. Your fleets match the manifests.",
+        "Cost: $0.80/h (unchanged); per 30 days $576.00",
+    ]
+
+
+def test_plans_without_prices_have_no_cost_line():
+    assert "Cost:" not in render(without_prices(sample_plan()))
+    assert "Cost:" not in render(large_plan(10))
+
+
+def test_budget_overrides_have_their_own_section():
+    lines = render(priced_plan()).splitlines()
+    start = lines.index("Budget overrides (allowed by --allow-over-budget):")
+    assert lines[start + 1 : start + 3] == ["  inference: " + OVERRIDE, ""]
+    assert start < lines.index("Plan: 2 to create, 1 to update, 1 to replace, 1 to delete.")
+    assert "Budget overrides" not in render(sample_plan())
+    coloured = render(priced_plan(), color=True)
+    assert "\x1b[1;31mBudget overrides (allowed by --allow-over-budget):\x1b[0m" in coloured
+
+
 def test_nothing_to_do_says_no_changes():
-    text = render(quiet_plan())
+    text = render(without_prices(quiet_plan()))
     assert text.splitlines()[-1] == "No changes. Your fleets match the manifests."
     assert "Plan:" not in text
     assert render(Plan()) == "No changes. Your fleets match the manifests.\n"
@@ -177,7 +259,7 @@ def test_user_text_cannot_inject_escape_codes_or_lines():
     )
     text = render(Plan(fleets=(fleet,)))
     assert "\x1b" not in text and "\x07" not in text
-    assert "  + inference/\\x1b[2Jevil\\x0ax" in text.splitlines()
+    assert "  + inference/\\x1b[2Jevil\\x0ax  +$?/h" in text.splitlines()
     assert "  status says \\x1b]0;pwned\\x07 and\\x0anew line" in text.splitlines()
 
 
@@ -232,3 +314,11 @@ def test_any_plan_renders_without_escapes_or_fingerprints(plan):
     text = render(plan)
     assert "\x1b" not in text
     assert FINGERPRINT_DIGEST not in text
+
+
+def test_instances_without_capacity_are_listed_before_the_summary():
+    lines = render(priced_plan()).splitlines()
+    start = lines.index("No capacity (this plan fails until an approved offer is free):")
+    assert lines[start + 1 : start + 3] == ["  training/trainer-2: " + NO_CAPACITY, ""]
+    assert start < lines.index("Budget overrides (allowed by --allow-over-budget):")
+    assert "No capacity" not in render(sample_plan())

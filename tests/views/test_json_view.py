@@ -10,10 +10,30 @@ import pytest
 from hypothesis import given, settings
 
 from reconciler.errors import UsageError
-from reconciler.models.plan import Blocked, Change, FieldChange, FleetPlan, Plan, Reason
+from reconciler.models.catalog import Offer
+from reconciler.models.plan import (
+    Blocked,
+    Change,
+    CostSummary,
+    FieldChange,
+    FleetPlan,
+    PlacementChoice,
+    Plan,
+    Reason,
+)
 from reconciler.views import plan_from_json, plan_to_json_dict, render_plan_json
 
-from .plans import OTHER_SECRET, SECRET, large_plan, plans, quiet_plan, sample_plan
+from .plans import (
+    OTHER_SECRET,
+    OVERRIDE,
+    SECRET,
+    large_plan,
+    plans,
+    priced_plan,
+    quiet_plan,
+    sample_plan,
+    without_prices,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
 
@@ -43,18 +63,84 @@ def test_top_level_shape_and_order():
     assert data["created_at"] == "2026-11-27T10:00:00Z"
 
 
+NO_COST = {
+    "hourly_cents_before": 0,
+    "hourly_cents_after": 0,
+    "monthly_cents_before": 0,
+    "monthly_cents_after": 0,
+    "unknown_prices": 0,
+}
+
+
 def test_summary_counts_changes_per_fleet_and_overall():
-    data = plan_to_json_dict(sample_plan())
-    expected = {"create": 1, "update": 1, "replace": 3, "delete": 1, "has_changes": True}
+    data = plan_to_json_dict(without_prices(sample_plan()))
+    expected = {
+        "create": 1,
+        "update": 1,
+        "replace": 3,
+        "delete": 1,
+        "has_changes": True,
+        "cost": NO_COST,
+    }
     assert data["summary"] == expected
     assert data["fleets"][0]["summary"] == expected
-    assert plan_to_json_dict(quiet_plan())["summary"] == {
+    assert plan_to_json_dict(without_prices(quiet_plan()))["summary"] == {
         "create": 0,
         "update": 0,
         "replace": 0,
         "delete": 0,
         "has_changes": False,
+        "cost": NO_COST,
     }
+
+
+def test_summary_cost_gives_hourly_and_30_day_figures_in_cents():
+    data = plan_to_json_dict(priced_plan())
+    assert data["summary"]["cost"] == {
+        "hourly_cents_before": 2481,
+        "hourly_cents_after": 2441,
+        "monthly_cents_before": 2481 * 720,
+        "monthly_cents_after": 2441 * 720,
+        "unknown_prices": 1,
+    }
+    inference, training = data["fleets"]
+    assert inference["summary"]["cost"]["monthly_cents_after"] == 449 * 720
+    assert inference["cost"] == {
+        "hourly_cents_before": 489,
+        "hourly_cents_after": 449,
+        "unknown_prices": 0,
+    }
+    assert training["summary"]["cost"]["unknown_prices"] == 1
+
+
+def test_changes_carry_placement_prices_and_overrides():
+    inference = plan_to_json_dict(priced_plan())["fleets"][0]
+    assert inference["budget_overrides"] == [OVERRIDE]
+    create = inference["changes"][0]
+    assert create["hourly_cents_before"] is None and create["hourly_cents_after"] == 40
+    assert create["placement"]["strategy"] == "cheapest"
+    assert create["placement"]["chosen"] == {
+        "cloud": "hyperstack",
+        "region": "canada-1",
+        "shade_instance_type": "A6000",
+        "rental_type": "spot",
+        "hourly_price_cents": 40,
+        "available": True,
+        "boot_seconds_max": 300,
+        "gpu_type": None,
+        "num_gpus": None,
+        "vram_per_gpu_in_gb": None,
+    }
+    assert [f["rental_type"] for f in create["placement"]["fallbacks"]] == [
+        "on_demand",
+        "on_demand",
+    ]
+    assert inference["changes"][2]["placement"] is None  # the delete
+
+
+def test_priced_plan_round_trips():
+    plan = priced_plan()
+    assert plan_from_json(as_text(plan)) == plan
 
 
 def test_changes_carry_every_field():
@@ -67,8 +153,11 @@ def test_changes_carry_every_field():
         "summary",
         "changes",
         "blocked",
+        "no_capacity",
         "warnings",
         "released_intents",
+        "cost",
+        "budget_overrides",
     ]
     replace = next(c for c in fleet["changes"] if c["address"] == "inference/vllm-2")
     assert replace == {
@@ -94,6 +183,9 @@ def test_changes_carry_every_field():
             }
         ],
         "create_before_destroy": True,
+        "placement": replace["placement"],
+        "hourly_cents_before": replace["hourly_cents_before"],
+        "hourly_cents_after": replace["hourly_cents_after"],
     }
     assert replace["before"]["shade_instance_type"] == "A6000"
     assert replace["after"]["shade_instance_type"] == "H100"
@@ -116,8 +208,13 @@ def test_every_model_field_is_in_the_json_and_documented():
     assert _model_fields(Change) <= set(change)
     assert _model_fields(Reason) <= set(change["reasons"][0])
     assert _model_fields(Blocked) <= set(fleet["blocked"][0])
+    assert _model_fields(CostSummary) <= set(fleet["cost"])
+    placement = plan_to_json_dict(priced_plan())["fleets"][0]["changes"][0]["placement"]
+    assert _model_fields(PlacementChoice) <= set(placement)
+    assert _model_fields(Offer) <= set(placement["chosen"])
     doc = DOC.read_text(encoding="utf-8")
     keys = set(data) | set(fleet) | set(change) | set(data["summary"])
+    keys |= set(data["summary"]["cost"]) | set(placement) | set(placement["chosen"])
     keys |= _model_fields(FieldChange) | _model_fields(Reason) | _model_fields(Blocked)
     undocumented = sorted(k for k in keys if f"| `{k}` |" not in doc)
     assert not undocumented, f"add these fields to {DOC.name}: {undocumented}"

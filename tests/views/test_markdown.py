@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.models.plan import Action, Blocked, Change, FleetPlan, Plan
+from reconciler.models.plan import Action, Blocked, Change, CostSummary, FleetPlan, Plan
 from reconciler.views import render_plan_markdown
 
 from .plans import (
@@ -18,8 +18,10 @@ from .plans import (
     SECRET,
     large_plan,
     plans,
+    priced_plan,
     quiet_plan,
     sample_plan,
+    without_prices,
 )
 
 NOTE = re.compile(
@@ -40,7 +42,7 @@ def fleet_plan(name: str = "inference", **kw: object) -> FleetPlan:
 
 
 def test_title_and_summary_table_come_first():
-    lines = render(sample_plan()).splitlines()
+    lines = render(without_prices(sample_plan())).splitlines()
     assert lines[:5] == [
         "### Reconciler plan: 1 to create, 1 to update, 3 to replace, 1 to delete",
         "",
@@ -51,18 +53,86 @@ def test_title_and_summary_table_come_first():
     assert "State only: 1 instance to adopt, 1 state record to forget." in lines
 
 
+def test_cost_table_comes_first_then_the_summary_table():
+    lines = render(priced_plan()).splitlines()
+    assert lines[:21] == [
+        "### Reconciler plan: 2 to create, 1 to update, 1 to replace, 1 to delete",
+        "",
+        "| Fleet | $/h before | $/h after | $/h change | 30 days before | 30 days after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| inference | \\$4.89 | \\$4.49 | -\\$0.40 | \\$3,520.80 | \\$3,232.80 |",
+        "| training | \\$19.92 | \\$19.92 | \\$0.00 | \\$14,342.40 | \\$14,342.40 |",
+        "| **Total** | \\$24.81 | \\$24.41 | -\\$0.40 | \\$17,863.20 | \\$17,575.20 |",
+        "",
+        "Price unknown for 1 instance (not counted).",
+        "",
+        "| Fleet | Create | Update | Replace | Delete |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        "| inference | 1 | 1 | 1 | 1 |",
+        "| training | 1 | 0 | 0 | 0 |",
+        "| **Total** | 2 | 1 | 1 | 1 |",
+        "",
+        "**No capacity** (this plan fails until an approved offer is free):",
+        "",
+        "- `training/trainer-2`: no capacity: no approved offer is available "
+        "(approved: 8xH100 in nebius/eu-north1)",
+        "",
+        "**Budget overrides** (allowed by `--allow-over-budget`):",
+    ]
+
+
+def test_one_fleet_cost_table_has_no_total_and_rising_costs_are_signed():
+    fleet = fleet_plan(cost=CostSummary(hourly_cents_before=1240, hourly_cents_after=1520))
+    text = render(Plan(fleets=(fleet,)))
+    assert "| inference | \\$12.40 | \\$15.20 | +\\$2.80 | \\$8,928.00 | \\$10,944.00 |" in text
+    assert "Total" not in text and "unknown" not in text
+
+
+def test_plans_without_prices_have_no_cost_table():
+    assert "$/h" not in render(without_prices(sample_plan()))
+    assert "$/h" not in render(large_plan(10))
+
+
+def test_changes_show_their_hourly_effect_and_placement():
+    body = render(priced_plan()).splitlines()
+    assert body[body.index("+ inference/vllm-0  +$0.40/h") + 1] == (
+        "    placement: A6000 spot in hyperstack/canada-1 at $0.40/h, boots in ≤5 min, 2 fallbacks"
+    )
+    assert "-/+ inference/vllm-1 [i-1]  $0.80/h -> $2.49/h" in body
+    assert "- inference/vllm-2 [i-2]  -$2.49/h" in body
+    assert "~ inference/vllm-3 [i-3]" in body
+    assert "+ training/trainer-0  +$?/h" in body
+
+
+def test_budget_overrides_and_missing_capacity_are_escaped_and_never_cut():
+    expected = (
+        "- `inference`: max\\_instance\\_hourly \\$2.00 exceeded: inference/vllm-1 costs \\$2.49/h"
+    )
+    text = render(priced_plan())
+    assert expected in text.splitlines()
+    assert text.index(expected) < text.index("<details>")
+    short = render(priced_plan(), max_chars=300)
+    assert expected in short.splitlines() and "output truncated" in short
+    assert "- `training/trainer-2`: no capacity" in short
+
+
+def test_dollar_signs_in_user_text_cannot_start_latex():
+    plan = Plan(fleets=(fleet_plan(warnings=("costs $1/$2 now",)),))
+    assert "- costs \\$1/\\$2 now" in render(plan)
+
+
 def test_changes_sit_in_a_collapsed_diff_block():
     text = render(sample_plan())
     details = text[text.index("<details>") :]
     assert details.startswith(
         "<details><summary>inference: 1 to create, 1 to update, 3 to replace, 1 to delete"
-        "</summary>\n\n```diff\n+ inference/vllm-0\n    # new instance\n"
+        "</summary>\n\n```diff\n+ inference/vllm-0  +$?/h\n    # new instance\n"
     )
     body = details.splitlines()
-    assert "-/+ inference/vllm-2 [i-2] (create before destroy)" in body
+    assert "-/+ inference/vllm-2 [i-2] (create before destroy)  $?/h -> $?/h" in body
     assert '    shade_instance_type: "A6000" -> "H100"  # forces replacement' in body
     assert '    tags: ["team-ml"] -> ["team-ml", "prod"]' in body
-    assert "- inference/vllm-3 [i-3]" in body
+    assert "- inference/vllm-3 [i-3]  -$?/h" in body
     assert "x inference/vllm-4 [i-4] (already gone; removed from state)" in body
     assert "  inference/vllm-6 (adopt i-6)" in body
     assert "    # instance is in error: GPU fell off the bus" in body
@@ -129,7 +199,7 @@ def test_user_text_is_escaped_for_markdown_and_html():
 def test_code_fence_outruns_backticks_in_values():
     change = Change(address="f/a", action=Action.CREATE, after={"name": "```\n</details>"})
     text = render(Plan(fleets=(fleet_plan("f", changes=(change,)),)))
-    assert "````diff\n+ f/a\n" in text
+    assert "````diff\n+ f/a  +$?/h\n" in text
     assert text.endswith("````\n\n</details>\n\n")
 
 

@@ -1,0 +1,86 @@
+"""Display forms of money and placement, shared by the human and Markdown views.
+
+Prices are integer cents per hour; ``None`` is a price nobody knows and prints as ``$?``::
+
+    change_cost(create)    -> "+$0.80/h"
+    change_cost(replace)   -> "$0.80/h -> $2.49/h"
+    placement_text(choice) -> "A6000 spot in hyperstack/canada-1 at $0.40/h, boots in ≤5 min,
+                               2 fallbacks"
+    cost_line(summary)     -> "Cost: $12.40/h -> $15.20/h (+$2.80/h); per 30 days $8,928.00 ->
+                               $10,944.00"
+"""
+
+from __future__ import annotations
+
+from reconciler.models.catalog import format_cents
+from reconciler.models.plan import Action, Change, CostSummary, PlacementChoice
+from reconciler.views._values import clean_text
+
+
+def hourly(cents: int | None) -> str:
+    """``80`` -> ``$0.80/h``."""
+    return f"{format_cents(cents)}/h"
+
+
+def signed(cents: int | None) -> str:
+    """``280`` -> ``+$2.80``, ``-249`` -> ``-$2.49``, ``None`` -> ``$?``."""
+    if cents is None:
+        return format_cents(None)
+    return ("+" if cents >= 0 else "") + format_cents(cents)
+
+
+def change_cost(change: Change) -> str | None:
+    """The $/hour effect of a create, replace or delete; None for other actions."""
+    before, after = change.hourly_cents_before, change.hourly_cents_after
+    if change.action is Action.CREATE:
+        return "+" + hourly(after) if after is not None else "+$?/h"
+    if change.action is Action.DELETE:
+        return "-" + hourly(before) if before is not None else "-$?/h"
+    if change.action is Action.REPLACE:
+        return f"{hourly(before)} -> {hourly(after)}"
+    return None
+
+
+def boot_text(seconds: int) -> str:
+    """``300`` -> ``≤5 min``; under a minute in seconds (``≤45 s``)."""
+    if seconds < 60:
+        return f"≤{seconds} s"
+    return f"≤{-(-seconds // 60)} min"
+
+
+def placement_text(placement: PlacementChoice) -> str:
+    """The chosen offer, its price, its boot time (when known) and the fallbacks left."""
+    chosen = placement.chosen
+    parts = [f"{clean_text(chosen.describe())} at {hourly(chosen.hourly_price_cents)}"]
+    if chosen.boot_seconds_max is not None:
+        parts.append(f"boots in {boot_text(chosen.boot_seconds_max)}")
+    left = len(placement.fallbacks)
+    parts.append(f"{left or 'no'} fallback{'' if left == 1 else 's'}")
+    return ", ".join(parts)
+
+
+def has_prices(cost: CostSummary) -> bool:
+    """Whether there is anything to say about money (a plan made without prices has not)."""
+    return bool(cost.hourly_cents_before or cost.hourly_cents_after or cost.unknown_prices)
+
+
+def unknown_note(count: int) -> str:
+    """``price unknown for 2 instances (not counted)``."""
+    return f"price unknown for {count} instance{'' if count == 1 else 's'} (not counted)"
+
+
+def cost_line(cost: CostSummary) -> str:
+    """The burn rate before and after, per hour and per 30 days."""
+    before, after = cost.hourly_cents_before, cost.hourly_cents_after
+    if before == after:
+        monthly = format_cents(cost.monthly_cents_after)
+        line = f"Cost: {hourly(after)} (unchanged); per 30 days {monthly}"
+    else:
+        line = (
+            f"Cost: {hourly(before)} -> {hourly(after)} ({signed(after - before)}/h); "
+            f"per 30 days {format_cents(cost.monthly_cents_before)} -> "
+            f"{format_cents(cost.monthly_cents_after)}"
+        )
+    if cost.unknown_prices:
+        line += "; " + unknown_note(cost.unknown_prices)
+    return line
