@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -13,13 +14,21 @@ from click.testing import CliRunner
 import reconciler.cli.commands  # noqa: F401  (registers every command on the group)
 from reconciler.cli.app import cli
 from reconciler.cli.validate import (
+    count_gpus,
     gpu_count,
+    instance_gpus,
     load_from_cli,
     manifest_options,
     parse_var_assignments,
     render_schema,
 )
 from reconciler.errors import UsageError
+from reconciler.models.spec import (
+    InstanceSpec,
+    Placement,
+    PlacementCandidate,
+    PlacementRequirements,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"
@@ -31,8 +40,8 @@ def runner() -> CliRunner:
 
 
 def test_validate_defaults_to_specs_and_prints_a_summary(runner: CliRunner, tmp_path: Path) -> None:
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        shutil.copytree(SPECS, "specs")
+    shutil.copytree(SPECS, tmp_path / "specs")
+    with contextlib.chdir(tmp_path):
         result = runner.invoke(cli, ["validate"], env={"HF_TOKEN": None, "WANDB_API_KEY": None})
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -138,7 +147,7 @@ def test_manifest_options_feed_load_from_cli(runner: CliRunner, tmp_path: Path) 
         "fleet: f\ninstances:\n  - {name: a, cloud: c, region: r, shade_cloud: true,"
         " shade_instance_type: '${var.t}'}\n"
     )
-    seen: list[str] = []
+    seen: list[str | None] = []
 
     @click.command()
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -165,3 +174,53 @@ def test_example_specs_satisfy_the_json_schema() -> None:
         assert errors == [], (manifest.name, errors)
     wrong = {"fleet": "f", "instances": [{"name": "a", "replicas": 0, "imgae": "x"}]}
     assert len(list(validator.iter_errors(wrong))) == 2
+
+
+def placed(
+    placement: Placement | None = None, shade_instance_type: str | None = None
+) -> InstanceSpec:
+    return InstanceSpec(
+        address="f/a",
+        fleet="f",
+        name="a",
+        shade_cloud=True,
+        shade_instance_type=shade_instance_type,
+        placement=placement,
+    )
+
+
+EIGHT = PlacementCandidate(cloud="lambdalabs", region="us-east-1", shade_instance_type="8xH100")
+ONE = PlacementCandidate(cloud="datacrunch", region="FIN-01", shade_instance_type="H100")
+
+
+def test_instance_gpus_with_placement() -> None:
+    assert instance_gpus(placed(shade_instance_type="8xB200")) == 8
+    assert instance_gpus(placed(Placement(candidates=(EIGHT, ONE)))) == 8  # first candidate
+    assert instance_gpus(placed(Placement(candidates=(ONE, EIGHT)))) == 1
+    wants_two = Placement(candidates=(ONE,), requirements=PlacementRequirements(num_gpus=2))
+    assert instance_gpus(placed(wants_two)) == 2  # requirements win
+    open_count = Placement(requirements=PlacementRequirements(gpu_type="H100"))
+    assert instance_gpus(placed(open_count)) is None
+    assert instance_gpus(placed()) is None
+
+
+def test_count_gpus_says_at_least_when_an_envelope_leaves_it_open() -> None:
+    open_count = placed(Placement(requirements=PlacementRequirements(gpu_type="H100")))
+    assert count_gpus(
+        [placed(shade_instance_type="8xH100"), placed(Placement(candidates=(ONE,)))]
+    ) == ("9 GPUs")
+    assert count_gpus([placed(shade_instance_type="8xH100"), open_count]) == "at least 9 GPUs"
+    assert count_gpus([]) == "0 GPUs"
+
+
+def test_validate_summary_counts_placement_envelopes(runner: CliRunner, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "fleet: f\ndefaults: {shade_cloud: true}\ninstances:\n"
+        "  - name: a\n    placement:\n      candidates:\n"
+        "        - {cloud: lambdalabs, region: us-east-1, shade_instance_type: 8xH100}\n"
+        "  - name: b\n    placement: {requirements: {gpu_type: H100}}\n"
+    )
+    result = runner.invoke(cli, ["validate", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "OK: 1 fleet, 2 instances, at least 9 GPUs"

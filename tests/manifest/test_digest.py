@@ -8,7 +8,14 @@ import json
 from pydantic import SecretStr
 
 from reconciler.manifest.digest import comparable_spec, digest_of_comparables, fleet_digest
-from reconciler.models.spec import Env, InstanceSpec, SourceLocation
+from reconciler.models.spec import (
+    Budget,
+    Env,
+    InstanceSpec,
+    Placement,
+    PlacementCandidate,
+    SourceLocation,
+)
 
 
 def spec(name: str = "a", *, token: str = "t0", source: str = "m.yaml") -> InstanceSpec:
@@ -62,3 +69,23 @@ def test_digest_never_contains_the_secret() -> None:
     digest = digest_of_comparables([dumped])
     assert captured == ["s3cr3t"]  # only hashed
     assert len(digest) == 64 and "s3cr3t" not in digest
+
+
+def test_digest_covers_placement_and_budget() -> None:
+    candidate = PlacementCandidate(cloud="datacrunch", region="FIN-01", shade_instance_type="H100")
+    placed = spec("a").model_copy(
+        update={"cloud": None, "region": None, "shade_instance_type": None}
+    )
+    ordered = placed.model_copy(update={"placement": Placement(candidates=(candidate,))})
+    cheapest = placed.model_copy(
+        update={"placement": Placement(strategy="cheapest", candidates=(candidate,))}
+    )
+    digests = {fleet_digest([s]) for s in (placed, ordered, cheapest)}
+    assert len(digests) == 3
+    budgets = [
+        None,
+        Budget(max_hourly="40.00"),
+        Budget(max_hourly="40.00", max_creates_per_apply=1),
+    ]
+    assert len({fleet_digest([ordered], budget=b) for b in budgets}) == 3
+    assert fleet_digest([ordered], budget=None) == fleet_digest([ordered])

@@ -8,7 +8,12 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler.errors import ManifestIssue
-from reconciler.manifest.interpolation import Interpolator, is_secret_path, variable_text
+from reconciler.manifest.interpolation import (
+    Interpolator,
+    is_always_secret_path,
+    is_secret_path,
+    variable_text,
+)
 from reconciler.manifest.source import parse_document
 
 
@@ -124,3 +129,27 @@ def test_variable_text(value: object, text: str) -> None:
 def test_variable_text_refuses_collections() -> None:
     assert variable_text([1]) is None
     assert variable_text(None) is None
+
+
+def test_backend_is_secret_and_its_problems_do_not_quote_it() -> None:
+    data, issues = interpolate(
+        "backend: postgresql://u:${env:PGPASSWORD}@db/fleets\n", environ={"PGPASSWORD": "pw"}
+    )
+    assert issues == []
+    assert isinstance(data["backend"], SecretStr)
+    assert data["backend"].get_secret_value() == "postgresql://u:pw@db/fleets"
+    _, issues = interpolate("backend: postgresql://u:${hunter2}@db/fleets\n")
+    [issue] = issues
+    assert (issue.line, issue.field) == (1, "backend")
+    assert "hunter2" not in issue.render()
+    assert issue.message.startswith("cannot interpolate a '${...}' in this secret value")
+    _, issues = interpolate("args: ${hunter2}\n")
+    assert "'${hunter2}'" in issues[0].message  # ordinary values are quoted to help
+
+
+def test_always_secret_paths() -> None:
+    assert is_always_secret_path(("backend",))
+    assert is_always_secret_path(("defaults", "registry_credentials", "password"))
+    assert not is_always_secret_path(("defaults", "registry_credentials", "username"))
+    assert not is_always_secret_path(("instances", 0, "backend"))
+    assert is_secret_path(("backend",))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from reconciler.models.manifest import (
+    Budget,
     DockerConfiguration,
     InstanceEntry,
     Lifecycle,
     Manifest,
+    Placement,
+    PlacementRequirements,
     RegistryCredentials,
     Thresholds,
     ignorable_fields,
@@ -109,3 +114,88 @@ def test_schema_starts_with_the_dialect_and_forbids_unknown_keys() -> None:
         for definition in schema["$defs"].values()
         if definition.get("type") == "object"
     )
+
+
+CANDIDATE = {"cloud": "datacrunch", "region": "FIN-01", "shade_instance_type": "H100"}
+
+
+def test_placement_needs_candidates_or_requirements() -> None:
+    with pytest.raises(ValidationError, match="at least one candidate or a requirements"):
+        Placement.model_validate({"strategy": "cheapest"})
+    placement = Placement.model_validate({"candidates": [CANDIDATE]})
+    assert placement.strategy == "ordered"
+    assert placement.candidates[0].rental_type == "on_demand"
+    assert not placement.allows_spot()
+
+
+def test_placement_refuses_duplicate_candidates_and_unknown_strategies() -> None:
+    with pytest.raises(ValidationError, match="candidate 'H100 in datacrunch/FIN-01' is listed"):
+        Placement.model_validate({"candidates": [CANDIDATE, CANDIDATE]})
+    spot = {**CANDIDATE, "rental_type": "spot"}
+    assert Placement.model_validate({"candidates": [CANDIDATE, spot]}).allows_spot()
+    with pytest.raises(ValidationError):
+        Placement.model_validate({"candidates": [CANDIDATE], "strategy": "fastest"})
+
+
+def test_requirements_must_name_hardware_or_price() -> None:
+    with pytest.raises(ValidationError, match="what hardware or price"):
+        PlacementRequirements.model_validate({"clouds": ["lambdalabs"]})
+    for enough in (
+        {"gpu_type": "H100"},
+        {"num_gpus": "8"},
+        {"min_vram_per_gpu_in_gb": 80},
+        {"max_hourly_price": "2.50"},
+    ):
+        PlacementRequirements.model_validate(enough)
+    spot_only = {"max_hourly_price": "1", "rental_types": ["spot"]}
+    assert Placement.model_validate({"requirements": spot_only}).allows_spot()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"clouds": []}, "an empty list allows nothing; leave clouds out to allow any"),
+        ({"regions": ["FIN-01", "FIN-01"]}, "value 'FIN-01' is listed twice"),
+        ({"rental_types": ["reserved"]}, "Input should be 'on_demand' or 'spot'"),
+        ({"max_hourly_price": 3}, "quoted decimal string"),
+        ({"max_hourly_price": "$3"}, "decimal dollar amount"),
+        ({"num_gpus": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_requirements_field_rules(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        PlacementRequirements.model_validate({"gpu_type": "H100", **extra})
+
+
+def test_budget_fields() -> None:
+    budget = Budget.model_validate(
+        {"max_hourly": "40.00", "max_instance_hourly": "4", "max_creates_per_apply": "0"}
+    )
+    assert (budget.max_hourly, budget.max_instance_hourly, budget.max_creates_per_apply) == (
+        "40.00",
+        "4",
+        0,
+    )
+    for bad in (
+        {},
+        {"max_hourly": 40},
+        {"max_hourly": "-1"},
+        {"max_creates_per_apply": -1},
+        {"max_creates_per_apply": True},
+        {"max_instance_hourly": None},
+    ):
+        with pytest.raises(ValidationError):
+            Budget.model_validate(bad)
+
+
+def test_backend_is_always_secret_and_must_look_like_a_url() -> None:
+    manifest = Manifest.model_validate(
+        {"fleet": "f", "instances": [], "backend": "postgresql://u:pw@db:5432/fleets"}
+    )
+    assert isinstance(manifest.backend, SecretStr)
+    assert manifest.backend.get_secret_value() == "postgresql://u:pw@db:5432/fleets"
+    assert "pw@" not in repr(manifest)
+    with pytest.raises(ValidationError) as caught:
+        Manifest.model_validate({"fleet": "f", "instances": [], "backend": "pw@db/fleets"})
+    assert "expected a URL" in str(caught.value)
+    assert all("pw@db" not in str(error["msg"]) for error in caught.value.errors())

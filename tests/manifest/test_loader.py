@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.emulator.catalog import OFFERS
 from reconciler.errors import ManifestError
 from reconciler.manifest import discover_manifests, fleet_digest, load_fleets
+from reconciler.models.catalog import dollars_to_cents
+from reconciler.models.spec import InstanceSpec
 from tests.manifest.support import Workspace, fleet_text, one
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -81,9 +84,12 @@ def test_environ_defaults_to_the_process_environment(ws: Workspace) -> None:
 
 
 def test_digest_matches_the_public_helper(ws: Workspace) -> None:
-    ws.write("m.yaml", fleet_text("  - name: x\n    replicas: 3\n"))
+    budget = "budget: {max_instance_hourly: '1.00'}\n"
+    ws.write("m.yaml", fleet_text("  - name: x\n    replicas: 3\n", extra=budget))
     fleet = one(ws.load("m.yaml"))
-    assert fleet.digest == fleet_digest(fleet.instances)
+    assert fleet.budget is not None
+    assert fleet.digest == fleet_digest(fleet.instances, budget=fleet.budget)
+    assert fleet.digest != fleet_digest(fleet.instances)
 
 
 def test_state_dir_is_passed_through(ws: Workspace) -> None:
@@ -114,9 +120,53 @@ def test_example_specs_load_without_any_environment() -> None:
     }
     for fleet in fleets:
         for instance in fleet.instances:
-            offer = (instance.cloud, instance.region, instance.shade_instance_type)
-            assert offer in (spot if instance.rental_type == "spot" else catalog), instance.address
+            for cloud, region, kind, rental in offers_of(instance):
+                offer = (cloud, region, kind)
+                assert offer in (spot if rental == "spot" else catalog), instance.address
             assert instance.os == "ubuntu22.04_cuda12.2_shade_os"
+
+
+def offers_of(instance: InstanceSpec) -> list[tuple[str | None, str | None, str | None, str]]:
+    """Every offer an example instance may land on (examples name their candidates)."""
+    if instance.placement is None:
+        return [
+            (instance.cloud, instance.region, instance.shade_instance_type, instance.rental_type)
+        ]
+    assert instance.placement.requirements is None, "examples list their candidates"
+    return [
+        (c.cloud, c.region, c.shade_instance_type, c.rental_type)
+        for c in instance.placement.candidates
+    ]
+
+
+def cents(dollars: str) -> int:
+    amount = dollars_to_cents(dollars)
+    assert amount is not None
+    return amount
+
+
+def test_example_specs_show_placement_and_budgets_that_hold_in_the_worst_case() -> None:
+    prices: dict[tuple[str | None, str | None, str | None, str], int] = {
+        (offer.cloud, region.region, offer.shade_instance_type, rental): cents
+        for offer in OFFERS
+        for region in offer.regions
+        for rental, cents in (("on_demand", offer.hourly_price), ("spot", region.spot_price))
+        if cents is not None and region.available and (rental != "spot" or region.spot_available)
+    }
+    fleets = {f.name: f for f in load_fleets([SPECS], environ={})}
+    assert any(i.placement for f in fleets.values() for i in f.instances)
+    assert {"batch-spot", "inference"} <= {name for name, f in fleets.items() if f.budget}
+    for fleet in fleets.values():
+        if fleet.budget is None:
+            continue
+        worst = [max(prices[offer] for offer in offers_of(i)) for i in fleet.instances]
+        budget = fleet.budget
+        if budget.max_hourly is not None:
+            assert sum(worst) <= cents(budget.max_hourly), fleet.name
+        if budget.max_instance_hourly is not None:
+            assert max(worst) <= cents(budget.max_instance_hourly), fleet.name
+        if budget.max_creates_per_apply is not None:
+            assert len(fleet.instances) <= budget.max_creates_per_apply, fleet.name
 
 
 def test_example_specs_keep_the_hf_token_secret() -> None:

@@ -107,6 +107,22 @@ KEYS = [
     "base64_script",
     "volume_mount",
     "auto",
+    "placement",
+    "strategy",
+    "candidates",
+    "requirements",
+    "gpu_type",
+    "num_gpus",
+    "min_vram_per_gpu_in_gb",
+    "max_hourly_price",
+    "clouds",
+    "regions",
+    "rental_types",
+    "budget",
+    "max_hourly",
+    "max_instance_hourly",
+    "max_creates_per_apply",
+    "backend",
 ]
 SCALARS = st.one_of(
     st.none(),
@@ -133,6 +149,11 @@ SCALARS = st.one_of(
             "reconciler:x",
             "tags",
             "web-0",
+            "cheapest",
+            "ordered",
+            "H100",
+            "file://state",
+            "postgresql://u:${env:HF_TOKEN}@db/f",
             "",
         ]
     ),
@@ -152,7 +173,13 @@ JSON_VALUES = st.recursive(
 @given(
     document=st.fixed_dictionaries(
         {"fleet": SCALARS, "instances": JSON_VALUES},
-        optional={"defaults": JSON_VALUES, "variables": JSON_VALUES, "state_dir": SCALARS},
+        optional={
+            "defaults": JSON_VALUES,
+            "variables": JSON_VALUES,
+            "state_dir": SCALARS,
+            "budget": JSON_VALUES,
+            "backend": SCALARS,
+        },
     )
 )
 def test_random_manifest_shaped_documents(sandbox: Path, document: dict[str, Any]) -> None:

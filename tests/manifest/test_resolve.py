@@ -7,6 +7,7 @@ import base64
 from pydantic import SecretStr
 
 from reconciler.manifest.resolve import ScriptFiles
+from reconciler.models.spec import Budget
 from tests.manifest.support import Workspace, fleet_text, one
 
 
@@ -227,3 +228,34 @@ def test_interpolated_numbers_and_booleans_take_their_field_types(ws: Workspace)
     docker = fleet.instances[0].launch_configuration.docker_configuration  # type: ignore[union-attr]
     assert docker is not None and docker.port_mappings[0].host_port == 8080
     assert fleet.instances[0].shade_cloud is True
+
+
+def test_budget_resolves_to_the_fleet(ws: Workspace) -> None:
+    extra = 'budget: {max_hourly: "40.00", max_creates_per_apply: "${var.n}"}\n'
+    ws.write("m.yaml", "variables: {n: 10}\n" + fleet_text("  - name: a\n", extra=extra))
+    fleet = one(ws.load("m.yaml"))
+    assert fleet.budget == Budget(max_hourly="40.00", max_creates_per_apply=10)
+    ws.write("m.yaml", fleet_text("  - name: a\n"))
+    assert one(ws.load("m.yaml")).budget is None
+
+
+def test_backend_is_interpolated_and_kept_secret(ws: Workspace) -> None:
+    extra = "backend: postgresql://reconciler:${env:PGPASSWORD}@db:5432/fleets\n"
+    ws.write("m.yaml", fleet_text("  - name: a\n", extra=extra))
+    fleet = one(ws.load("m.yaml", environ={"PGPASSWORD": "hunter2"}))
+    assert isinstance(fleet.backend, SecretStr)
+    assert fleet.backend.get_secret_value() == "postgresql://reconciler:hunter2@db:5432/fleets"
+    assert "hunter2" not in repr(fleet) + str(fleet) + fleet.model_dump_json()
+
+
+def test_backend_stays_out_of_the_digest_and_budget_does_not(ws: Workspace) -> None:
+    def digest(extra: str) -> str:
+        ws.write("m.yaml", fleet_text("  - name: a\n", extra=extra))
+        return one(ws.load("m.yaml")).digest
+
+    plain = digest("")
+    assert digest("backend: file://state\n") == plain
+    assert digest("backend: postgresql://db/fleets\n") == plain
+    with_budget = digest('budget: {max_hourly: "40.00"}\n')
+    assert with_budget != plain
+    assert digest('budget: {max_hourly: "41.00"}\n') != with_budget

@@ -304,3 +304,82 @@ def test_every_error_in_every_file_is_reported_at_once(ws: Workspace) -> None:
         ("b.yaml", 6, "instances[1].cloud"),
         ("c.yaml", 2, ""),
     ]
+
+
+def test_placement_keys_are_checked_with_hints(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: a\n    placement:\n      stratgy: cheapest\n      candidates:\n"
+            "        - {cloud: lambdalabs, shade_instance_type: H100}\n"
+        ),
+    )
+    rendered = [i.render() for i in ws.issues("m.yaml")]
+    assert rendered == [
+        "m.yaml:10:7: instances[0].placement.stratgy: unknown key 'stratgy';"
+        " did you mean 'strategy'?",
+        "m.yaml:12:11: instances[0].placement.candidates[0].region: required field is missing",
+    ]
+
+
+def test_empty_placement_and_vague_requirements(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: a\n    placement: {strategy: cheapest}\n"
+            "  - name: b\n    placement:\n      requirements:\n        clouds: [nebius]\n"
+        ),
+    )
+    issues = ws.issues("m.yaml")
+    assert [(i.line, i.field) for i in issues] == [
+        (9, "instances[0].placement"),
+        (12, "instances[1].placement.requirements"),
+    ]
+    assert issues[0].message == "placement needs at least one candidate or a requirements block"
+    assert issues[1].message.startswith("requirements must say what hardware or price")
+
+
+def test_requirement_prices_are_decimal_strings(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: a\n    placement:\n      requirements: {gpu_type: H100,"
+            " max_hourly_price: 2.5}\n"
+        ),
+    )
+    issue = ws.only_issue("m.yaml")
+    assert (issue.line, issue.field) == (10, "instances[0].placement.requirements.max_hourly_price")
+    assert "quoted decimal string" in issue.message
+
+
+def test_budget_errors_are_located(ws: Workspace) -> None:
+    budget = "budget:\n  max_hourly: 40\n  max_creates: 3\n"
+    ws.write("m.yaml", fleet_text("  - name: a\n", extra=budget))
+    rendered = [i.render() for i in ws.issues("m.yaml")]
+    assert rendered == [
+        'm.yaml:8:3: budget.max_hourly: write the amount as a quoted decimal string, e.g. "50.00"',
+        "m.yaml:9:3: budget.max_creates: unknown key 'max_creates';"
+        " did you mean 'max_creates_per_apply'?",
+    ]
+
+
+def test_budget_needs_something_and_creates_are_non_negative(ws: Workspace) -> None:
+    ws.write("a.yaml", fleet_text("  - name: a\n", fleet="a", extra="budget: {}\n"))
+    extra = "budget: {max_creates_per_apply: -1}\n"
+    ws.write("b.yaml", fleet_text("  - name: a\n", fleet="b", extra=extra))
+    issues = ws.issues()
+    assert [(i.file, i.line, i.field) for i in issues] == [
+        ("a.yaml", 7, "budget"),
+        ("b.yaml", 7, "budget.max_creates_per_apply"),
+    ]
+    assert issues[0].message == "set max_hourly, max_instance_hourly or max_creates_per_apply"
+    assert "greater than or equal to 0" in issues[1].message
+
+
+def test_backend_errors_never_show_the_value(ws: Workspace) -> None:
+    extra = "backend: reconciler:hunter2@db/fleets\n"
+    ws.write("m.yaml", fleet_text("  - name: a\n", extra=extra))
+    issue = ws.only_issue("m.yaml")
+    assert (issue.line, issue.field) == (7, "backend")
+    assert issue.message.startswith("expected a URL such as file://state")
+    assert "hunter2" not in issue.render()
