@@ -1,7 +1,8 @@
 """Benchmark: load and validate a 10,000-instance fleet spread over many manifest files.
 
-Generates FILES manifests (each its own fleet, with defaults, variables, a secret env, a
-docker and a script launch configuration, and replicated entries) in a temp directory, then
+Generates FILES manifests (each its own fleet, with a budget, defaults, variables, a secret
+env, a docker and a script launch configuration, entries on a placement envelope, and
+replicated entries) in a temp directory, then
 times ``load_fleets`` over the directory. Target: under 2 s. Prints numbers; asserts nothing
 about time.
 
@@ -21,6 +22,7 @@ from reconciler.manifest import load_fleets
 MANIFEST = """\
 # yaml-language-server: $schema=./schema.json
 fleet: fleet-{index:04d}
+budget: {{max_hourly: "9000.00", max_instance_hourly: "3.00", max_creates_per_apply: 1000}}
 variables:
   model: mistralai/Mistral-7B-Instruct-v0.2
 defaults:
@@ -58,12 +60,23 @@ SCRIPT_ENTRY = """\
         echo "job {entry}"
     lifecycle: {{ignore_changes: [tags]}}
 """
+PLACED_ENTRY = """\
+  - name: placed-{entry}
+    replicas: {replicas}
+    placement:
+      strategy: cheapest
+      candidates:
+        - {{cloud: datacrunch, region: FIN-01, shade_instance_type: H100, rental_type: spot}}
+        - {{cloud: lambdalabs, region: us-east-1, shade_instance_type: H100}}
+      requirements: {{gpu_type: H100, max_hourly_price: "2.50", rental_types: [on_demand, spot]}}
+"""
+ENTRY_KINDS = (DOCKER_ENTRY, SCRIPT_ENTRY, PLACED_ENTRY)
 
 
 def generate(root: Path, *, files: int, entries: int, replicas: int) -> int:
     for index in range(files):
         blocks = [
-            (SCRIPT_ENTRY if entry % 2 else DOCKER_ENTRY).format(entry=entry, replicas=replicas)
+            ENTRY_KINDS[entry % len(ENTRY_KINDS)].format(entry=entry, replicas=replicas)
             for entry in range(entries)
         ]
         text = MANIFEST.format(index=index, entries="".join(blocks))
