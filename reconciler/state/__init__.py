@@ -5,16 +5,23 @@ Public surface::
     StateStore            the Protocol every backend implements (read, write, lock, ...)
     FileStateStore        local files: <state_dir>/<fleet>.json, atomic writes, flock locks
     MemoryStateStore      in-memory backend with the same semantics, for tests
+    PostgresStateStore    PostgreSQL: states with full history, leases (reconciler.state.postgres;
+                          needs the ``postgres`` extra, imported only when used)
+    open_backend(url)     the store a backend URL names (a directory, file://DIR, postgresql://)
     open_store(dir)       the store for a ``--state-dir``
     new_state(fleet)      a fresh state (new lineage, serial 0, new fingerprint key)
 
-Errors are :class:`reconciler.errors.StateError` and its subclass ``LockError``.
+Optional capabilities (history, plan-attributed writes, importing as is) are Protocols in
+``reconciler.state.versions``. Errors are :class:`reconciler.errors.StateError` and its
+subclass ``LockError``; a URL this reconciler cannot use is a ``UsageError``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.errors import UsageError
+from reconciler.state.backend_url import FileBackend, parse_backend_url, redact_urls
 from reconciler.state.file import FileStateStore
 from reconciler.state.memory import MemoryStateStore
 from reconciler.state.store import StateStore, check_fleet_name, new_state
@@ -25,11 +32,32 @@ def open_store(state_dir: Path) -> StateStore:
     return FileStateStore(state_dir)
 
 
+def open_backend(url: str, *, base_dir: Path | None = None) -> StateStore:
+    """The store ``url`` names: a directory or ``file://DIR`` (files), or ``postgresql://...``.
+
+    Relative directories are taken from ``base_dir`` when given (a manifest's folder).
+    Raises :class:`UsageError` for anything else, with the URL's password redacted.
+    """
+    backend = parse_backend_url(url, base_dir=base_dir)
+    if isinstance(backend, FileBackend):
+        return FileStateStore(backend.directory)
+    try:
+        from reconciler.state.postgres import PostgresStateStore
+    except ImportError as exc:  # the optional driver is missing
+        raise UsageError(
+            f"The state backend {backend.display} needs PostgreSQL support, which is not "
+            "installed: pip install 'shadeform-reconciler[postgres]'."
+        ) from exc
+    return PostgresStateStore(backend)
+
+
 __all__ = [
     "FileStateStore",
     "MemoryStateStore",
     "StateStore",
     "check_fleet_name",
     "new_state",
+    "open_backend",
     "open_store",
+    "redact_urls",
 ]
