@@ -79,8 +79,6 @@ def envelope_for(
         offers.extend(matching)
     if placement is not None and placement.strategy == "cheapest":
         offers.sort(key=lambda o: o.hourly_price_cents)  # stable: ties keep the declared order
-    if max_instance_cents is not None:
-        offers = [o for o in offers if o.hourly_price_cents <= max_instance_cents]
     return Envelope(offers=tuple(offers), strategy=strategy, unknown=tuple(unknown))
 
 
