@@ -50,9 +50,7 @@ class Envelope:
         )
 
 
-def envelope_for(
-    spec: InstanceSpec, catalog: Catalog, *, max_instance_cents: int | None = None
-) -> Envelope:
+def envelope_for(spec: InstanceSpec, catalog: Catalog) -> Envelope:
     """The offers ``spec`` may be placed on; a fixed spec's envelope is its one offer."""
     unknown: list[str] = []
     offers: list[Offer] = []
