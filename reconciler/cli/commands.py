@@ -3,6 +3,7 @@
 # Each module below does ``@cli.command(...)``; keep this list sorted.
 from reconciler.cli import (  # noqa: F401
     apply,
+    backend,
     cost,
     emulator,
     plan,

@@ -1,11 +1,16 @@
 """Reusable click options shared by the commands that touch state.
 
+``--backend URL`` (env ``RECONCILER_BACKEND``) rides along with ``--state-dir``: every
+command that takes a state directory also takes a backend URL. Its value is kept on the
+click context rather than passed as a parameter, so commands keep their signatures;
+:func:`chosen_backend` reads it (``FleetStores.for_fleets`` and the state commands do).
+
 Example::
 
     @cli.command()
     @state_options
     def apply(state_dir: Path, lock_timeout: float) -> None:
-        store = open_store(state_dir)
+        store = store_for_command(state_dir)  # cli.session: --backend, else --state-dir
         with store.lock(fleet, timeout=lock_timeout, command="reconciler apply"):
             ...
 """
@@ -21,6 +26,8 @@ import click
 
 DEFAULT_STATE_DIR = "state"
 STATE_DIR_ENV = "RECONCILER_STATE_DIR"
+BACKEND_ENV = "RECONCILER_BACKEND"
+_BACKEND_KEY = "reconciler.backend"
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
@@ -66,8 +73,38 @@ class Duration(click.ParamType):
 DURATION = Duration()
 
 
+def backend_option(command: F) -> F:
+    """Add ``--backend URL`` (env ``RECONCILER_BACKEND``), read back with :func:`chosen_backend`."""
+    return click.option(
+        "--backend",
+        metavar="URL",
+        envvar=BACKEND_ENV,
+        show_envvar=True,
+        expose_value=False,
+        callback=_remember_backend,
+        help="Where states and locks live: a directory, file://DIR or postgresql://... "
+        "(overrides a manifest's backend: and --state-dir). Prefer PGPASSWORD or ~/.pgpass "
+        "to a password in the URL.",
+    )(command)
+
+
+def chosen_backend(ctx: click.Context | None = None) -> str | None:
+    """The ``--backend``/``RECONCILER_BACKEND`` value of the running command, if any."""
+    context = ctx or click.get_current_context(silent=True)
+    if context is None:
+        return None
+    value = context.meta.get(_BACKEND_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _remember_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_BACKEND_KEY] = value.strip() if value and value.strip() else None
+
+
 def state_dir_option(command: F) -> F:
-    """Add ``--state-dir DIR`` (kwarg ``state_dir: Path``; env ``RECONCILER_STATE_DIR``)."""
+    """Add ``--state-dir DIR`` (kwarg ``state_dir: Path``; env ``RECONCILER_STATE_DIR``) and
+    ``--backend URL`` (see :func:`backend_option`)."""
+    command = backend_option(command)
     return click.option(
         "--state-dir",
         type=click.Path(file_okay=False, path_type=Path),

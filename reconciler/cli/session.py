@@ -1,7 +1,15 @@
-"""Plumbing shared by the commands that talk to Shadeform: API target, stores, locks, prompts."""
+"""Plumbing shared by the commands that talk to Shadeform: API target, stores, locks, prompts.
+
+Which state backend a fleet uses, first match wins::
+
+    --backend URL  >  $RECONCILER_BACKEND  >  the manifest's backend:  >  the manifest's
+    state_dir:  >  --state-dir (default ./state)
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -13,11 +21,21 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.api import ApiSettings, ShadeformClient
-from reconciler.cli.options import state_options
+from reconciler.cli.options import chosen_backend, state_options
 from reconciler.errors import UsageError
+from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
-from reconciler.state import StateStore, new_state, open_store
+from reconciler.state import (
+    Backend,
+    FileBackend,
+    StateStore,
+    new_state,
+    open_backend,
+    parse_backend_url,
+    redact_urls,
+)
+from reconciler.views import render_plan_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,23 +107,74 @@ def api_target(*, sandbox: bool, state_dir: Path) -> Iterator[ApiTarget]:
 
 @dataclass
 class FleetStores:
-    """Each fleet's store: the manifest's ``state_dir`` if it sets one, else ``--state-dir``."""
+    """Each fleet's store, chosen by the precedence in the module docstring.
+
+    Fleets that resolve to the same backend share one store (one database connection).
+    """
 
     default_dir: Path
     stores: dict[str, StateStore]
 
     @classmethod
-    def for_fleets(cls, fleets: Sequence[Fleet], state_dir: Path) -> FleetStores:
-        by_dir: dict[Path, StateStore] = {}
+    def for_fleets(
+        cls, fleets: Sequence[Fleet], state_dir: Path, *, backend: str | None = None
+    ) -> FleetStores:
+        """``backend`` defaults to the running command's ``--backend``/``RECONCILER_BACKEND``."""
+        override = backend if backend is not None else chosen_backend()
+        opened: dict[Backend, StateStore] = {}
         stores: dict[str, StateStore] = {}
         for fleet in fleets:
-            directory = state_dir
-            if fleet.state_dir:
-                directory = (Path(fleet.source).parent / fleet.state_dir).resolve()
-            if directory not in by_dir:
-                by_dir[directory] = open_store(directory)
-            stores[fleet.name] = by_dir[directory]
+            chosen = fleet_backend(fleet, override=override, state_dir=state_dir)
+            if chosen not in opened:
+                opened[chosen] = open_backend(chosen)
+            stores[fleet.name] = opened[chosen]
         return cls(default_dir=state_dir, stores=stores)
+
+
+def fleet_backend(fleet: Fleet, *, override: str | None, state_dir: Path) -> Backend:
+    """Where ``fleet``'s state lives: ``override`` (the CLI's), else the manifest's choice,
+    else ``state_dir``. Relative paths in a manifest are taken from the manifest's folder."""
+    manifest_dir = Path(fleet.source).parent
+    if override:
+        return parse_backend_url(override)
+    if fleet.backend is not None:
+        return parse_backend_url(fleet.backend.get_secret_value(), base_dir=manifest_dir)
+    if fleet.state_dir:
+        return FileBackend((manifest_dir / fleet.state_dir).resolve())
+    return FileBackend(state_dir)
+
+
+def store_for_command(state_dir: Path, *, backend: str | None = None) -> StateStore:
+    """The store of a command that loads no manifests: ``--backend`` (or the environment),
+    else ``--state-dir``."""
+    chosen = backend if backend is not None else chosen_backend()
+    return open_backend(chosen) if chosen else open_backend(FileBackend(state_dir))
+
+
+def backend_location(state_dir: Path, *, backend: str | None = None) -> str:
+    """How messages name the store :func:`store_for_command` opens (password redacted)."""
+    chosen = backend if backend is not None else chosen_backend()
+    return redact_urls(chosen) if chosen else str(state_dir)
+
+
+def same_backend(url: str, state_dir: Path, *, backend: str | None = None) -> bool:
+    """Whether ``url`` names the store :func:`store_for_command` would open."""
+    chosen = backend if backend is not None else chosen_backend()
+    source = parse_backend_url(chosen) if chosen else FileBackend(state_dir)
+    return _identity(source) == _identity(parse_backend_url(url))
+
+
+def _identity(backend: Backend) -> tuple[str, ...]:
+    if isinstance(backend, FileBackend):
+        return ("file", str(backend.directory.resolve()))
+    return ("postgresql", backend.conninfo, backend.schema)
+
+
+def plan_digest(plan: Plan) -> str:
+    """``sha256:<hex>`` of the plan's JSON form: equal to the saved plan file's digest."""
+    buffer = io.StringIO()
+    render_plan_json(plan, buffer)
+    return "sha256:" + hashlib.sha256(buffer.getvalue().encode("utf-8")).hexdigest()
 
 
 @contextmanager
@@ -125,9 +194,11 @@ def locked_states(
         yield states
 
 
-def command_line() -> str:
-    """The command as typed, for lock holder information (never contains secrets we know)."""
-    return " ".join(["reconciler", *sys.argv[1:]])[:500]
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as typed, for lock holders and the state history, with URL passwords
+    hidden (a ``--backend postgresql://user:pw@...`` must not end up in the database)."""
+    words = sys.argv[1:] if argv is None else argv
+    return redact_urls(" ".join(["reconciler", *words]))[:500]
 
 
 def confirm_or_abort(question: str, *, auto_approve: bool) -> None:
@@ -139,6 +210,8 @@ def confirm_or_abort(question: str, *, auto_approve: bool) -> None:
             "Refusing to ask for confirmation: standard input is not a terminal. "
             "Review the plan and pass --auto-approve (or apply a saved plan file)."
         )
-    answer = click.prompt(f"{question}\n  Only 'yes' will be accepted", default="", show_default=False)
+    answer = click.prompt(
+        f"{question}\n  Only 'yes' will be accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise UsageError("Cancelled: nothing was changed.")

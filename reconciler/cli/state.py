@@ -1,12 +1,14 @@
-"""``reconciler state list|show|rm|mv`` and ``reconciler force-unlock``.
+"""``reconciler state list|show|history|rm|mv|migrate`` and ``reconciler force-unlock``.
 
 These edit what the reconciler *remembers*, never the instances themselves. Addresses are
 ``<fleet>/<name>``. Commands that change a state take the fleet's lock (``--lock-timeout``)
-and write through the store's compare-and-swap, so they cannot race an apply.
+and write through the store's compare-and-swap, so they cannot race an apply. Every command
+works on ``--backend URL`` (or ``$RECONCILER_BACKEND``) when given, else on ``--state-dir``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,10 +17,20 @@ import click
 
 from reconciler.cli.app import cli
 from reconciler.cli.options import state_dir_option, state_options
+from reconciler.cli.session import (
+    backend_location,
+    command_line,
+    same_backend,
+    store_for_command,
+)
 from reconciler.errors import UsageError
 from reconciler.models.state import FleetState, InstanceRecord
-from reconciler.state import StateStore, check_fleet_name, open_store
+from reconciler.state import StateStore, check_fleet_name, open_backend, redact_urls
 from reconciler.state.holder import matching_holder
+from reconciler.state.transfer import MigratedFleet, migrate_fleet
+from reconciler.state.versions import StateVersion, VersionHistory
+
+HIDDEN_KEY = "(hidden)"
 
 
 def parse_address(text: str) -> tuple[str, str]:
@@ -52,6 +64,46 @@ def render_record(record: InstanceRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
+def render_state(state: FleetState) -> str:
+    """The whole state as JSON, its fingerprint key hidden (it would help guess secrets)."""
+    document = state.model_dump(mode="json")
+    document["fingerprint_key"] = HIDDEN_KEY
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def render_history(fleet: str, versions: list[StateVersion]) -> str:
+    """Newest first; a heading whenever the lineage changes (a state replaced by another)."""
+    if not versions:
+        return f"Fleet {fleet!r} has no recorded versions.\n"
+    lines: list[str] = []
+    lineage: str | None = None
+    for version in versions:
+        if version.lineage != lineage:
+            lineage = version.lineage
+            lines += [
+                f"Fleet {fleet!r}, lineage {lineage}:",
+                f"{'SERIAL':>6}  {'WRITTEN (UTC)':<24}  {'PLAN':<19}  BY",
+            ]
+        plan = _short_digest(version.plan_digest)
+        lines.append(
+            f"{version.serial:>6}  {version.written_at:<24}  {plan:<19}  {version.written_by}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_history_json(versions: list[StateVersion]) -> str:
+    return json.dumps([dataclasses.asdict(v) for v in versions], indent=2) + "\n"
+
+
+def render_migration(moved: MigratedFleet, destination: str) -> str:
+    if moved.copied:
+        return (
+            f"Fleet {moved.fleet!r}: copied serial {moved.serial} (lineage {moved.lineage}) "
+            f"to {destination}.\n"
+        )
+    return f"Fleet {moved.fleet!r}: {destination} already holds serial {moved.serial}; nothing copied.\n"
+
+
 # -- commands -----------------------------------------------------------------------------
 
 
@@ -65,23 +117,71 @@ def state_group() -> None:
 @state_dir_option
 def list_command(fleet: str | None, state_dir: Path) -> None:
     """List recorded addresses with their instance ids."""
-    store = open_store(state_dir)
+    store = store_for_command(state_dir)
     fleets = [fleet] if fleet is not None else store.list_fleets()
     states = [state for name in fleets if (state := store.read(name)) is not None]
     if fleet is not None and not states:
-        raise UsageError(f"Fleet {fleet!r} has no state in {state_dir}.")
+        raise UsageError(f"Fleet {fleet!r} has no state in {backend_location(state_dir)}.")
     text = render_state_list(states)
-    click.echo(text or f"No instances recorded in {state_dir}.", nl=not text)
+    click.echo(text or f"No instances recorded in {backend_location(state_dir)}.", nl=not text)
 
 
 @state_group.command("show")
-@click.argument("address")
+@click.argument("address", required=False)
+@click.option("--fleet", help="Show the whole state of this fleet instead of one record.")
+@click.option(
+    "--serial",
+    type=click.IntRange(min=1),
+    help="Show this version from the fleet's history (PostgreSQL backend) instead of the "
+    "current one.",
+)
 @state_dir_option
-def show_command(address: str, state_dir: Path) -> None:
-    """Show the record at ADDRESS as JSON (secrets appear only as fingerprints)."""
-    fleet, _ = parse_address(address)
-    state = _read_existing(open_store(state_dir), fleet, state_dir)
-    click.echo(render_record(_record_at(state, address)), nl=False)
+def show_command(
+    address: str | None, fleet: str | None, serial: int | None, state_dir: Path
+) -> None:
+    """Show the record at ADDRESS, or with --fleet the whole state, as JSON.
+
+    Secrets appear only as fingerprints; the fingerprint key is hidden.
+    """
+    if (address is None) == (fleet is None):
+        raise UsageError(
+            "Give either an ADDRESS (one record, e.g. inference/vllm-0) or --fleet FLEET (the "
+            "whole state), not both or neither."
+        )
+    name = parse_address(address)[0] if address is not None else str(fleet)
+    check_fleet_name(name)
+    store = store_for_command(state_dir)
+    if serial is None:
+        state = _read_existing(store, name, state_dir)
+    else:
+        state = _read_version(store, name, serial, state_dir)
+    if address is None:
+        click.echo(render_state(state), nl=False)
+    else:
+        click.echo(render_record(_record_at(state, address)), nl=False)
+
+
+@state_group.command("history")
+@click.argument("fleet")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+@state_dir_option
+def history_command(fleet: str, limit: int | None, as_json: bool, state_dir: Path) -> None:
+    """List every stored version of FLEET's state: serial, time, who wrote it, which plan.
+
+    Needs a backend that keeps history (PostgreSQL). Show one with
+    `reconciler state show --fleet FLEET --serial N`.
+    """
+    check_fleet_name(fleet)
+    store = store_for_command(state_dir)
+    if not isinstance(store, VersionHistory):
+        raise UsageError(_no_history(state_dir))
+    versions = store.history(fleet, limit=limit)
+    if not versions and store.read(fleet) is None:
+        raise UsageError(f"Fleet {fleet!r} has no state in {backend_location(state_dir)}.")
+    click.echo(
+        render_history_json(versions) if as_json else render_history(fleet, versions), nl=False
+    )
 
 
 @state_group.command("rm")
@@ -91,7 +191,7 @@ def show_command(address: str, state_dir: Path) -> None:
 def rm_command(ctx: click.Context, address: str, state_dir: Path, lock_timeout: float) -> None:
     """Forget the instance at ADDRESS (it keeps running; the reconciler stops managing it)."""
     fleet, _ = parse_address(address)
-    store = open_store(state_dir)
+    store = store_for_command(state_dir)
     with store.lock(fleet, timeout=lock_timeout, command=f"{ctx.command_path} {address}"):
         state = _read_existing(store, fleet, state_dir)
         record = state.instances.get(address)
@@ -128,7 +228,7 @@ def mv_command(
         )
     if source == destination:
         raise UsageError(f"{source} and {destination} are the same address.")
-    store = open_store(state_dir)
+    store = store_for_command(state_dir)
     command = f"{ctx.command_path} {source} {destination}"
     with store.lock(fleet, timeout=lock_timeout, command=command):
         state = _read_existing(store, fleet, state_dir)
@@ -140,6 +240,52 @@ def mv_command(
     )
 
 
+@state_group.command("migrate")
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    metavar="URL",
+    help="The backend to copy into: a directory, file://DIR or postgresql://...",
+)
+@click.option("--fleet", help="Only this fleet (default: every fleet in the source).")
+@state_options
+def migrate_command(
+    destination: str, fleet: str | None, state_dir: Path, lock_timeout: float
+) -> None:
+    """Copy fleets' states to another backend, keeping lineage and serial.
+
+    The source is --backend (or $RECONCILER_BACKEND), else --state-dir. Both sides are
+    locked while a fleet is copied. A destination holding another lineage, or a newer
+    version, is never overwritten. The source is left as it was.
+    """
+    source_name = backend_location(state_dir)
+    if same_backend(destination, state_dir):
+        raise UsageError(f"The destination {redact_urls(destination)} is the source itself.")
+    source = store_for_command(state_dir)
+    target = open_backend(destination)
+    shown = redact_urls(destination)
+    fleets = [fleet] if fleet is not None else source.list_fleets()
+    if not fleets:
+        raise UsageError(f"There are no fleet states in {source_name}; nothing to migrate.")
+    for name in fleets:
+        check_fleet_name(name)
+        moved = migrate_fleet(
+            source,
+            target,
+            name,
+            timeout=lock_timeout,
+            command=command_line(),
+            source_name=source_name,
+        )
+        click.echo(render_migration(moved, shown), nl=False)
+    click.echo(
+        f"The states are still in {source_name} too. Point the reconciler at {shown} "
+        "(--backend, RECONCILER_BACKEND or the manifest's backend:), check that "
+        "`reconciler plan` shows no changes, then remove the old copies."
+    )
+
+
 @cli.command("force-unlock")
 @click.argument("fleet")
 @click.argument("lock_id")
@@ -147,7 +293,7 @@ def mv_command(
 @state_dir_option
 def force_unlock_command(fleet: str, lock_id: str, force: bool, state_dir: Path) -> None:
     """Break the lock LOCK_ID on FLEET's state, left by a run that died or hung."""
-    store = open_store(state_dir)
+    store = store_for_command(state_dir)
     holder = matching_holder(fleet, lock_id, store.lock_holder(fleet))
     if not force:
         if not sys.stdin.isatty():
@@ -172,8 +318,37 @@ def force_unlock_command(fleet: str, lock_id: str, force: bool, state_dir: Path)
 def _read_existing(store: StateStore, fleet: str, state_dir: Path) -> FleetState:
     state = store.read(fleet)
     if state is None:
-        raise UsageError(f"Fleet {fleet!r} has no state in {state_dir}.")
+        raise UsageError(f"Fleet {fleet!r} has no state in {backend_location(state_dir)}.")
     return state
+
+
+def _read_version(store: StateStore, fleet: str, serial: int, state_dir: Path) -> FleetState:
+    if isinstance(store, VersionHistory):
+        state = store.read_version(fleet, serial)
+        if state is None:
+            raise UsageError(
+                f"Fleet {fleet!r} has no version with serial {serial} in "
+                f"{backend_location(state_dir)}; see `reconciler state history {fleet}`."
+            )
+        return state
+    current = _read_existing(store, fleet, state_dir)
+    if current.serial != serial:
+        raise UsageError(_no_history(state_dir) + f" The current serial is {current.serial}.")
+    return current
+
+
+def _no_history(state_dir: Path) -> str:
+    return (
+        f"The state backend at {backend_location(state_dir)} keeps no history (the file backend "
+        "keeps only the previous version, in <fleet>.json.backup). Use a PostgreSQL backend "
+        "to keep every version."
+    )
+
+
+def _short_digest(digest: str | None) -> str:
+    if not digest:
+        return "-"
+    return digest if len(digest) <= 19 else digest[:18] + "…"
 
 
 def _missing(address: str, state: FleetState) -> str:

@@ -4,6 +4,9 @@ Saves use *group commit*: while one write is on its way to disk, the changes tha
 queued and the next write carries them all. Every caller still waits until its own change is
 durably stored (a create's intent is on disk before the request is sent), but a large apply
 no longer pays one full-state write per action.
+
+Given the digest of the plan being applied, the recorder passes it to stores that keep a
+history (``versions.PlanAttributedWrites``), so every version names the plan that made it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from reconciler.errors import ReconcilerError, StateError
 from reconciler.models.state import FleetState
 from reconciler.state import StateStore
+from reconciler.state.versions import PlanAttributedWrites
 
 Mutation = Callable[[FleetState], None]
 
@@ -27,9 +31,12 @@ class StateRecorder:
     saved and a :class:`StateError` says where, loudly, to every waiting caller.
     """
 
-    def __init__(self, store: StateStore, state: FleetState) -> None:
+    def __init__(
+        self, store: StateStore, state: FleetState, *, plan_digest: str | None = None
+    ) -> None:
         self.store = store
         self.state = state
+        self.plan_digest = plan_digest
         self.writes = 0
         self._queue: list[tuple[Mutation, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -53,7 +60,7 @@ class StateRecorder:
             for mutate, _ in batch:
                 mutate(draft)
             try:
-                self.state = await asyncio.to_thread(self.store.write, draft)
+                self.state = await asyncio.to_thread(self._write, draft)
                 self.writes += 1
             except (ReconcilerError, OSError) as exc:
                 for mutate, _ in self._queue:  # what arrived meanwhile belongs in the copy too
@@ -67,6 +74,11 @@ class StateRecorder:
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
+
+    def _write(self, draft: FleetState) -> FleetState:
+        if self.plan_digest is not None and isinstance(self.store, PlanAttributedWrites):
+            return self.store.write_from_plan(draft, plan_digest=self.plan_digest)
+        return self.store.write(draft)
 
     def _loud_error(self, draft: FleetState, exc: Exception) -> StateError:
         try:

@@ -21,7 +21,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.errors import UsageError
-from reconciler.state.backend_url import FileBackend, parse_backend_url, redact_urls
+from reconciler.state.backend_url import (
+    Backend,
+    FileBackend,
+    PostgresBackend,
+    parse_backend_url,
+    redact_urls,
+)
 from reconciler.state.file import FileStateStore
 from reconciler.state.memory import MemoryStateStore
 from reconciler.state.store import StateStore, check_fleet_name, new_state
@@ -32,13 +38,14 @@ def open_store(state_dir: Path) -> StateStore:
     return FileStateStore(state_dir)
 
 
-def open_backend(url: str, *, base_dir: Path | None = None) -> StateStore:
+def open_backend(url: str | Backend, *, base_dir: Path | None = None) -> StateStore:
     """The store ``url`` names: a directory or ``file://DIR`` (files), or ``postgresql://...``.
 
     Relative directories are taken from ``base_dir`` when given (a manifest's folder).
     Raises :class:`UsageError` for anything else, with the URL's password redacted.
+    Opening connects to nothing; the first operation does.
     """
-    backend = parse_backend_url(url, base_dir=base_dir)
+    backend = parse_backend_url(url, base_dir=base_dir) if isinstance(url, str) else url
     if isinstance(backend, FileBackend):
         return FileStateStore(backend.directory)
     try:
@@ -52,12 +59,16 @@ def open_backend(url: str, *, base_dir: Path | None = None) -> StateStore:
 
 
 __all__ = [
+    "Backend",
+    "FileBackend",
     "FileStateStore",
     "MemoryStateStore",
     "StateStore",
     "check_fleet_name",
     "new_state",
     "open_backend",
+    "PostgresBackend",
     "open_store",
+    "parse_backend_url",
     "redact_urls",
 ]

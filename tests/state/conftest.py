@@ -1,7 +1,8 @@
-"""Fixtures for the state tests: sample states and a controllable clock."""
+"""Fixtures for the state tests: sample states, a controllable clock, and every backend."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from reconciler.models.state import CreateIntent, FleetState, InstanceRecord
 from reconciler.state import FileStateStore, MemoryStateStore, StateStore, new_state
+
+from .postgres_server import fresh_schema, open_postgres
 
 
 def make_record(fleet: str, index: int, *, generation: int = 0) -> InstanceRecord:
@@ -67,9 +70,22 @@ class FakeClock:
             hook(len(self.sleeps))
 
 
-@pytest.fixture(params=["file", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
-    """Each backend in turn: the shared semantics must hold for both."""
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A backend URL with a fresh, initialised schema of its own (dropped afterwards)."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["file", "memory", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Each backend in turn: the shared semantics must hold for all of them."""
     if request.param == "file":
-        return FileStateStore(tmp_path / "state", emergency_fallback_dir=tmp_path / "fallback")
-    return MemoryStateStore(emergency_dir=tmp_path)
+        yield FileStateStore(tmp_path / "state", emergency_fallback_dir=tmp_path / "fallback")
+    elif request.param == "memory":
+        yield MemoryStateStore(emergency_dir=tmp_path)
+    else:
+        with fresh_schema() as url:
+            store = open_postgres(url, emergency_dir=tmp_path)
+            yield store
+            store.close()

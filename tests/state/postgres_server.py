@@ -1,0 +1,154 @@
+"""A real PostgreSQL server for the tests, and a fresh schema per test.
+
+The server is ``$RECONCILER_TEST_POSTGRES_URL`` when set (``.ci/run`` sets it), else the
+machine's local cluster: already running with the test role, or started here the way
+``.ci/run`` does it (``pg_ctlcluster <version> main start`` and a ``reconciler_test`` role
+and database). Tests that need PostgreSQL never skip: when no server can be had they fail
+and say how to provide one.
+
+Each test gets its own schema (``?schema=t_<random>`` in the URL), dropped afterwards, so
+tests never see each other's rows and can run in any order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from reconciler.state.backend_url import PostgresBackend, parse_backend_url
+from reconciler.state.postgres import PostgresStateStore
+
+URL_ENV = "RECONCILER_TEST_POSTGRES_URL"
+ROLE = "reconciler_test"
+
+_CREATE_ROLE = (
+    f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN "
+    f"CREATE ROLE {ROLE} LOGIN PASSWORD '{ROLE}'; END IF; END $$;"
+)
+
+
+def local_url(port: int = 5432) -> str:
+    return f"postgresql://{ROLE}:{ROLE}@127.0.0.1:{port}/{ROLE}"
+
+
+@functools.cache
+def server_url() -> str:
+    """The test server's URL (without a schema); fails the test run if there is none."""
+    url = os.environ.get(URL_ENV)
+    if url:
+        problem = _connect_problem(url)
+        if problem:
+            pytest.fail(f"{URL_ENV} is set but its server cannot be used: {problem}")
+        return url
+    port = _local_cluster_port()
+    url = local_url(port)
+    if _connect_problem(url) is None:
+        return url
+    setup_problem = _start_local_cluster()
+    problem = setup_problem or _connect_problem(url)
+    if problem:
+        pytest.fail(
+            "The PostgreSQL backend tests need a server and none could be had: "
+            f"{problem}. Set {URL_ENV}=postgresql://USER:PASSWORD@HOST:PORT/DB (the role "
+            "needs CREATE on that database), or run the tests as root on a machine with "
+            "Debian's postgresql package so the local cluster can be started."
+        )
+    return url
+
+
+def with_parameters(url: str, **parameters: str) -> str:
+    joined = "&".join(f"{key}={value}" for key, value in parameters.items())
+    return f"{url}{'&' if '?' in url else '?'}{joined}"
+
+
+@contextmanager
+def fresh_schema(url: str | None = None, **parameters: str) -> Iterator[str]:
+    """A backend URL with a new, initialised schema of its own; dropped afterwards."""
+    base = url or server_url()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    scoped = with_parameters(base, schema=schema, **parameters)
+    backend = parse_backend_url(scoped)
+    assert isinstance(backend, PostgresBackend)
+    store = PostgresStateStore(backend)
+    store.migrate_schema()
+    store.close()
+    try:
+        yield scoped
+    finally:
+        with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
+
+
+def open_postgres(url: str, **options: object) -> PostgresStateStore:
+    backend = parse_backend_url(url)
+    assert isinstance(backend, PostgresBackend)
+    return PostgresStateStore(backend, **options)  # type: ignore[arg-type]
+
+
+def _connect_problem(url: str) -> str | None:
+    backend = parse_backend_url(url)
+    assert isinstance(backend, PostgresBackend)
+    try:
+        with psycopg.connect(backend.conninfo, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return backend.scrub(" ".join(str(exc).split()))
+    return None
+
+
+def _local_cluster() -> tuple[str, str, int] | None:
+    """(version, name, port) of the first local Debian cluster, if any."""
+    if shutil.which("pg_lsclusters") is None:
+        return None
+    listing = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
+    )
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2].isdigit():
+            return fields[0], fields[1], int(fields[2])
+    return None
+
+
+def _local_cluster_port() -> int:
+    cluster = _local_cluster()
+    return cluster[2] if cluster else 5432
+
+
+def _start_local_cluster() -> str | None:
+    """Start the local cluster and create the test role and database; a problem or None."""
+    cluster = _local_cluster()
+    if cluster is None:
+        return "no local PostgreSQL cluster (pg_lsclusters not found or lists none)"
+    version, name, _ = cluster
+    if os.geteuid() != 0:
+        return "the local cluster is not usable and only root can start it here"
+    steps = [
+        ["pg_ctlcluster", version, name, "start"],
+        ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qc", _CREATE_ROLE],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        if done.returncode != 0 and "already running" not in done.stderr:
+            return f"`{' '.join(step[:4])}` failed: {done.stderr.strip()}"
+    exists = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-tAc",
+         f"SELECT 1 FROM pg_database WHERE datname = '{ROLE}'"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if exists.stdout.strip() != "1":
+        created = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "createdb", "-O", ROLE, ROLE],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if created.returncode != 0:
+            return f"createdb failed: {created.stderr.strip()}"
+    return None
