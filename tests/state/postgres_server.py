@@ -70,21 +70,27 @@ def with_parameters(url: str, **parameters: str) -> str:
 
 
 @contextmanager
-def fresh_schema(url: str | None = None, **parameters: str) -> Iterator[str]:
-    """A backend URL with a new, initialised schema of its own; dropped afterwards."""
-    base = url or server_url()
+def bare_schema(url: str | None = None, **parameters: str) -> Iterator[str]:
+    """A backend URL naming a schema nobody created; dropped afterwards if a test did."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
-    scoped = with_parameters(base, schema=schema, **parameters)
+    scoped = with_parameters(url or server_url(), schema=schema, **parameters)
     backend = parse_backend_url(scoped)
     assert isinstance(backend, PostgresBackend)
-    store = PostgresStateStore(backend)
-    store.migrate_schema()
-    store.close()
     try:
         yield scoped
     finally:
         with psycopg.connect(backend.conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
+
+
+@contextmanager
+def fresh_schema(url: str | None = None, **parameters: str) -> Iterator[str]:
+    """A backend URL with a new, initialised schema of its own; dropped afterwards."""
+    with bare_schema(url, **parameters) as scoped:
+        store = open_postgres(scoped)
+        store.migrate_schema()
+        store.close()
+        yield scoped
 
 
 def open_postgres(url: str, **options: object) -> PostgresStateStore:
