@@ -16,9 +16,11 @@ from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.options import DURATION
 from reconciler.cli.plan import (
     DEFAULT_PATHS,
+    PlanRun,
     color_enabled,
     fail_without_capacity,
     plan_options,
+    planned,
     read_plan_file,
 )
 from reconciler.cli.session import (
@@ -37,8 +39,8 @@ from reconciler.engine.failpoints import FailPoints
 from reconciler.engine.placement import with_placement_of
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
-from reconciler.engine.refresh import RefreshOptions, refresh_fleets, to_live_instance
-from reconciler.engine.workflow import check_plan_fresh, refresh_and_plan
+from reconciler.engine.refresh import refresh_fleets, to_live_instance
+from reconciler.engine.workflow import check_plan_fresh
 from reconciler.errors import ApplyError, NotFoundError, UsageError
 from reconciler.models.api import UpdateRequest
 from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
@@ -131,41 +133,16 @@ def _execute(
 
 def _plan_and_apply(
     app: AppContext,
-    *,
     fleets: list[Fleet],
-    paths: tuple[str, ...],
-    options: PlanOptions,
-    sandbox: bool,
-    state_dir: Path,
-    lock_timeout: float,
-    parallelism: int,
-    intent_grace: float,
+    run: PlanRun,
+    *,
     executor_opts: ExecutorOptions,
     auto_approve: bool,
     question: str,
 ) -> None:
-    stores = FleetStores.for_fleets(fleets, state_dir)
     color = color_enabled(app)
-    with (
-        api_target(sandbox=sandbox, state_dir=state_dir) as target,
-        locked_states(
-            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
-        ) as states,
-    ):
-
-        async def make() -> Plan:
-            async with target.client(parallelism=parallelism) as client:
-                plan, _ = await refresh_and_plan(
-                    client,
-                    fleets,
-                    states,
-                    now=_now(),
-                    options=options,
-                    refresh_options=RefreshOptions(intent_grace_seconds=intent_grace),
-                )
-                return plan
-
-        plan = asyncio.run(make()).model_copy(update={"paths": paths, "sandbox": sandbox})
+    with planned(fleets, run) as session:
+        plan = session.plan
         render_plan_human(plan, sys.stdout, color=color)
         fail_without_capacity(plan)
         housekeeping = any(f.released_intents for f in plan.fleets) or any(
@@ -178,12 +155,12 @@ def _plan_and_apply(
         if plan.has_changes:
             confirm_or_abort(question, auto_approve=auto_approve)
         _execute(
-            target,
+            session.target,
             plan,
             fleets,
-            stores,
-            states,
-            parallelism=parallelism,
+            session.stores,
+            session.states,
+            parallelism=run.parallelism,
             options=executor_opts,
             color=color,
         )
@@ -244,16 +221,19 @@ def apply(
         return
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
     fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    _plan_and_apply(
-        app,
-        fleets=fleets,
+    run = PlanRun(
         paths=tuple(str(p) for p in chosen),
-        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
         parallelism=parallelism,
         intent_grace=intent_grace,
+        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
+    )
+    _plan_and_apply(
+        app,
+        fleets,
+        run,
         executor_opts=opts,
         auto_approve=auto_approve,
         question="Apply these changes?",
@@ -325,16 +305,19 @@ def destroy(
     """Delete every instance the fleets own (honouring lifecycle.prevent_destroy)."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
     fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    _plan_and_apply(
-        app,
-        fleets=fleets,
+    run = PlanRun(
         paths=tuple(str(p) for p in chosen),
-        options=PlanOptions(targets=targets, destroy=True, allow_over_budget=allow_over_budget),
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
         parallelism=parallelism,
         intent_grace=intent_grace,
+        options=PlanOptions(targets=targets, destroy=True, allow_over_budget=allow_over_budget),
+    )
+    _plan_and_apply(
+        app,
+        fleets,
+        run,
         executor_opts=_executor_options(parallelism, no_wait, wait_timeout, fail_fast),
         auto_approve=auto_approve,
         question="Destroy these instances? There is no undo.",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import click
 
 from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.session import (
+    ApiTarget,
     FleetStores,
     api_target,
     command_line,
@@ -26,6 +29,7 @@ from reconciler.engine.workflow import refresh_and_plan
 from reconciler.errors import CapacityError, UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
+from reconciler.models.state import FleetState
 from reconciler.views import (
     plan_from_json,
     render_plan_human,
@@ -76,40 +80,54 @@ def color_enabled(app: AppContext) -> bool:
     return not app.no_color and sys.stdout.isatty()
 
 
-def make_plan(
-    fleets: list[Fleet],
-    *,
-    paths: tuple[str, ...],
-    sandbox: bool,
-    state_dir: Path,
-    lock_timeout: float,
-    parallelism: int,
-    options: PlanOptions,
-    intent_grace: float,
-) -> Plan:
-    """Lock, read state, refresh and plan; the locks are released before returning."""
-    stores = FleetStores.for_fleets(fleets, state_dir)
+@dataclass(frozen=True)
+class PlanRun:
+    """How a command plans: where, against what, and with which options."""
+
+    paths: tuple[str, ...]
+    sandbox: bool
+    state_dir: Path
+    lock_timeout: float
+    parallelism: int
+    intent_grace: float
+    options: PlanOptions
+
+
+@dataclass
+class PlannedSession:
+    """A plan made under the fleets' locks, with what is needed to carry it out."""
+
+    target: ApiTarget
+    stores: FleetStores
+    states: dict[str, FleetState]
+    plan: Plan
+
+
+@contextmanager
+def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
+    """Lock the fleets, read their states, refresh and plan; locks held for the ``with`` block."""
+    stores = FleetStores.for_fleets(fleets, run.state_dir)
     with (
-        api_target(sandbox=sandbox, state_dir=state_dir) as target,
+        api_target(sandbox=run.sandbox, state_dir=run.state_dir) as target,
         locked_states(
-            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
+            stores, [f.name for f in fleets], timeout=run.lock_timeout, command=command_line()
         ) as states,
     ):
 
-        async def run() -> Plan:
-            async with target.client(parallelism=parallelism) as client:
+        async def make() -> Plan:
+            async with target.client(parallelism=run.parallelism) as client:
                 plan, _ = await refresh_and_plan(
                     client,
                     fleets,
                     states,
                     now=datetime.now(UTC),
-                    options=options,
-                    refresh_options=RefreshOptions(intent_grace_seconds=intent_grace),
+                    options=run.options,
+                    refresh_options=RefreshOptions(intent_grace_seconds=run.intent_grace),
                 )
                 return plan
 
-        plan = asyncio.run(run())
-    return plan.model_copy(update={"paths": paths, "sandbox": sandbox})
+        plan = asyncio.run(make()).model_copy(update={"paths": run.paths, "sandbox": run.sandbox})
+        yield PlannedSession(target, stores, states, plan)
 
 
 def write_plan_file(plan: Plan, out: Path) -> None:
@@ -176,16 +194,17 @@ def plan(
     app.detailed_exitcode = detailed_exitcode
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
     fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    result = make_plan(
-        fleets,
+    run = PlanRun(
         paths=tuple(str(p) for p in chosen),
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
         parallelism=parallelism,
-        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
         intent_grace=intent_grace,
+        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
     )
+    with planned(fleets, run) as session:
+        result = session.plan
     render(result, as_json=as_json, as_markdown=as_markdown, color=color_enabled(app))
     if out is not None:
         write_plan_file(result, out)
