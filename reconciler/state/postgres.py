@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import tempfile
 import time
@@ -44,11 +43,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
+
 from reconciler.errors import StateError
 from reconciler.models.state import FleetState, LockInfo
 from reconciler.state import atomic, postgres_lease
 from reconciler.state.backend_url import PostgresBackend
-from reconciler.state.codec import decode_state, encode_document, encode_state
+from reconciler.state.codec import decode_state, encode_state
 from reconciler.state.holder import make_lock_info, matching_holder
 from reconciler.state.postgres_db import (
     SET_LOCK_WAIT,
@@ -158,7 +159,7 @@ class PostgresStateStore:
             return None
         lineage, serial, text = row
         if text is None and cached is not None:  # unchanged since we last saw it
-            return FleetState.model_validate(copy.deepcopy(cached.document))
+            return FleetState.model_validate_json(pydantic_core.to_json(cached.document))
         state = decode_state(text or "", fleet=fleet, where=self._where(fleet, serial))
         self._snapshots[fleet] = _Snapshot(lineage, serial, state.model_dump(mode="json"))
         return state
@@ -369,7 +370,7 @@ class PostgresStateStore:
         plan_digest: str | None = None,
     ) -> None:
         """Add ``document`` (its serial already set) to the fleet's history."""
-        text = encode_document(document).decode("utf-8")
+        text = pydantic_core.to_json(document).decode("utf-8")  # jsonb orders keys itself
         cur.execute(
             self.db.query(_APPEND),
             [

@@ -150,8 +150,8 @@ class Heartbeat:
     """Renews one lease every ttl/3 from a daemon thread that has its own connection.
 
     A renewal that fails (network, database restart) is retried at the next beat; one that
-    finds the lease gone stops the heartbeat and sets :attr:`lost`. Writes check the lease
-    themselves, so nothing depends on the heartbeat noticing.
+    finds the lease gone (force-unlocked, or expired and taken over) stops the heartbeat.
+    Writes check the lease themselves, so nothing depends on the heartbeat noticing.
     """
 
     def __init__(self, db: Database, info: LockInfo) -> None:
@@ -159,7 +159,6 @@ class Heartbeat:
         self._info = info
         self._interval = db.backend.lease_ttl / 3
         self._stop = threading.Event()
-        self.lost = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name=f"lease-heartbeat-{info.fleet}", daemon=True
         )
@@ -181,8 +180,7 @@ class Heartbeat:
                     if conn is None or conn.closed:
                         conn = self._db.connect()
                     if conn.execute(query, params).fetchone() is None:
-                        self.lost.set()
-                        return
+                        return  # the lease is no longer ours: nothing left to renew
                 except (psycopg.Error, StateError):
                     if conn is not None:
                         conn.close()
