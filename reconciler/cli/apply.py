@@ -31,6 +31,7 @@ from reconciler.cli.session import (
     confirm_or_abort,
     connection_options,
     locked_states,
+    plan_digest,
 )
 from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.comparable import comparable_spec
@@ -101,7 +102,11 @@ def _execute(
     options: ExecutorOptions,
     color: bool,
 ) -> ApplyReport:
-    recorders = {name: StateRecorder(stores.stores[name], state) for name, state in states.items()}
+    digest = plan_digest(plan)  # recorded in the state history (PostgreSQL backend)
+    recorders = {
+        name: StateRecorder(stores.stores[name], state, plan_digest=digest)
+        for name, state in states.items()
+    }
     total = sum(
         1 for f in plan.fleets for c in f.changes if c.is_change or c.action.value == "forget"
     )

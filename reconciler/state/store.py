@@ -34,7 +34,7 @@ _FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Where fleet states live. Implementations: file, memory; PostgreSQL later."""
+    """Where fleet states live. Implementations: file, memory; PostgreSQL."""
 
     def read(self, fleet: str) -> FleetState | None:
         """The stored state, or ``None`` when the fleet has none yet.
