@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,8 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+# The examples build API payloads with jq, as CI images have it; without it those steps skip.
+requires_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 
 FAKE_TOOL = r'''#!{python}
 """A recording fake for {name}: see tests/examples/ci_harness.py."""

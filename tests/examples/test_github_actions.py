@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.examples.ci_harness import REPO, Sandbox, literal_env, make_sandbox, running_emulator
+from tests.examples.ci_harness import (
+    REPO,
+    Sandbox,
+    literal_env,
+    make_sandbox,
+    requires_jq,
+    running_emulator,
+)
 from tests.examples.snippets import github_run_scripts
 
 WORKFLOW_PATH = REPO / "examples" / "github-actions" / "reconciler.yml"
@@ -24,9 +31,9 @@ MARKER = "<!-- reconciler-plan -->"
 
 
 def load_workflow() -> dict[str, Any]:
-    workflow = yaml.safe_load(WORKFLOW_PATH.read_text(encoding="utf-8"))
+    workflow: dict[Any, Any] = yaml.safe_load(WORKFLOW_PATH.read_text(encoding="utf-8"))
     workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on` as true
-    return workflow
+    return {str(key): value for key, value in workflow.items()}
 
 
 WORKFLOW = load_workflow()
@@ -128,6 +135,7 @@ def test_scripts_run_with_pipefail_and_take_no_expressions() -> None:
 # -- pull request -----------------------------------------------------------------------------
 
 
+@requires_jq
 def test_plan_saves_the_plan_and_posts_one_comment(box: Sandbox) -> None:
     box.write_fleet("pr-new")
     outputs = plan_on_pull_request(box)
@@ -145,6 +153,7 @@ def test_plan_saves_the_plan_and_posts_one_comment(box: Sandbox) -> None:
     assert json.loads(posts[0].payload or "")["body"] == comment
 
 
+@requires_jq
 def test_plan_updates_the_bots_comment_not_a_quote_of_it(box: Sandbox) -> None:
     box.write_fleet("pr-update")
     plan_on_pull_request(box)

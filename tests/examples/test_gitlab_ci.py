@@ -21,6 +21,7 @@ from tests.examples.ci_harness import (
     Sandbox,
     literal_env,
     make_sandbox,
+    requires_jq,
     running_emulator,
 )
 
@@ -106,6 +107,7 @@ def test_applies_and_drift_checks_queue_instead_of_racing() -> None:
 # -- merge request ----------------------------------------------------------------------------
 
 
+@requires_jq
 def test_plan_creates_the_note_then_updates_its_own(box: Sandbox) -> None:
     box.write_fleet("mr-plan")
     box.route("curl", f"{API}/user", stdout='{"id": 5}')
@@ -131,6 +133,7 @@ def test_plan_creates_the_note_then_updates_its_own(box: Sandbox) -> None:
     assert any(a.endswith("/merge_requests/12/notes/77") for a in put.args)
 
 
+@requires_jq
 def test_a_failed_plan_fails_the_job_after_posting_the_error(box: Sandbox) -> None:
     manifests = box.write_fleet("mr-broken")
     (manifests / "mr-broken.yaml").write_text("fleet: mr-broken\ninstances: 3\n")
@@ -153,6 +156,7 @@ def test_secret_values_are_never_posted(box: Sandbox) -> None:
 # -- merge ------------------------------------------------------------------------------------
 
 
+@requires_jq
 def test_merge_applies_the_merge_requests_saved_plan_and_reports(box: Sandbox) -> None:
     box.write_fleet("mr-merge", replicas=2)
     planned = subprocess.run(
@@ -200,6 +204,7 @@ def test_a_pipeline_run_by_hand_replans(box: Sandbox) -> None:
 # -- drift ------------------------------------------------------------------------------------
 
 
+@requires_jq
 def test_drift_opens_an_issue_and_closes_it_once_converged(box: Sandbox) -> None:
     box.write_fleet("gl-drift")
     box.route("curl", "/issues?labels=reconciler-drift", stdout="[]")
