@@ -111,7 +111,7 @@ def test_least_privilege_and_secrets_only_from_secrets() -> None:
     assert jobs["drift"]["permissions"] == {"contents": "read", "issues": "write"}
     assert "contents" not in {k for k, v in jobs["apply"]["permissions"].items() if v == "write"}
     for job in jobs.values():
-        for key in ("SHADEFORM_API_KEY", "RECONCILER_BACKEND"):
+        for key in ("SHADEFORM_API_KEY", "RECONCILER_BACKEND", "PGPASSWORD"):
             assert job["env"][key] == f"${{{{ secrets.{key} }}}}"
     assert "github.repository" in jobs["plan"]["if"]  # forks get no secrets: not planned
 
@@ -309,3 +309,51 @@ def test_a_drift_check_that_cannot_run_fails_the_job(box: Sandbox) -> None:
     result, outputs = run_step(box, "drift", "Look for drift", SHADEFORM_API_KEY="")
     assert result.returncode == 1 and outputs["exit_code"] not in ("0", "2")
     assert "The drift check itself failed" in result.stdout
+
+
+# -- the whole flow through a shared PostgreSQL state ------------------------------------------
+
+
+def test_pull_request_to_merge_through_postgresql(box: Sandbox) -> None:
+    """Set-up as the README says (URL without password, PGPASSWORD, backend init), then plan on
+    the pull request and apply the saved plan on merge, with the state in PostgreSQL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.state.postgres_server import bare_schema
+
+    with bare_schema() as url:
+        parts = urlsplit(url)
+        netloc = f"{parts.username}@{parts.hostname}:{parts.port}"
+        secrets = {
+            "RECONCILER_BACKEND": urlunsplit(parts._replace(netloc=netloc)),
+            "PGPASSWORD": parts.password or "",
+        }
+        env = {**box.base_env(), **secrets}
+        env.pop("RECONCILER_STATE_DIR")
+        init = subprocess.run(
+            ["reconciler", "backend", "init"], env=env, capture_output=True, text=True
+        )
+        assert init.returncode == 0, init.stdout + init.stderr
+
+        box.write_fleet("pg-flow", replicas=2)
+        for job, name in [("plan", "Require shared state"), ("plan", "Plan")]:
+            result, outputs = run_step(box, job, name, **secrets, RECONCILER_STATE_DIR="")
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert outputs["exit_code"] == "0"
+        result, _ = run_step(
+            box, "apply", "Apply", **secrets, RECONCILER_STATE_DIR="", SAVED_PLAN="plan.json"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Apply complete: 2 created" in result.stdout
+        result, _ = run_step(
+            box, "apply", "Check main is fully applied", **secrets, RECONCILER_STATE_DIR=""
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        history = subprocess.run(
+            ["reconciler", "state", "history", "pg-flow"], env=env, capture_output=True, text=True
+        )
+        assert history.returncode == 0, history.stderr
+        # The audit trail a GitOps review needs: which saved plan wrote each version.
+        assert "sha256:" in history.stdout and "reconciler apply plan.json" in history.stdout
+        assert secrets["PGPASSWORD"] not in history.stdout + result.stdout
+        assert not (box.work / "state").exists()  # nothing fell back to a local directory
