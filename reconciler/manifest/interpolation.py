@@ -10,7 +10,9 @@ Forms (anywhere inside a string value; mapping keys are never interpolated):
 
 A string that used ``${env:...}`` inside ``envs[].value`` (instance or container),
 ``registry_credentials.*`` or the top-level ``backend`` becomes a :class:`~pydantic.SecretStr`,
-defaults included: later stages keep it out of plans, state and logs. (The manifest models
+defaults included: later stages keep it out of plans, state and logs. ``${env:...}`` anywhere
+else is refused: CI keeps its secrets in the environment, and any other field is printed in
+plans and pull-request comments (use ``--var`` for ordinary values). (The manifest models
 make ``backend`` and registry passwords secret even without ``${env:...}``; problems in those
 values are reported without quoting them.) Results are always text; the manifest
 models turn ``"8080"`` into an integer and ``"true"`` into a boolean where a field wants one.
@@ -120,6 +122,19 @@ class Interpolator:
         result = "".join(parts)
         if used_env and is_secret_path(path):
             return SecretStr(result)
+        if used_env:
+            # Anywhere else the value would be printed in plans and pull-request comments, so an
+            # environment (where CI keeps its secrets) is only read into secret fields.
+            issues.append(
+                document.issue(
+                    path,
+                    "${env:...} is only allowed in values that are kept secret (envs[].value, "
+                    "registry_credentials, backend); here it would be printed in plans and "
+                    "pull-request comments. Pass ordinary values with --var NAME=VALUE or "
+                    "--var-file instead",
+                )
+            )
+            return text  # unexpanded: the value never enters the loaded manifest
         return result
 
     def _resolve(self, expression: str, *, quote: bool = True) -> tuple[str, bool, str | None]:

@@ -184,7 +184,11 @@ def test_a_failed_plan_is_reported_in_the_comment_and_fails_the_job(box: Sandbox
 def test_secret_values_are_never_published(box: Sandbox) -> None:
     box.write_fleet("pr-leak", extra_tags=", '${env:HF_TOKEN}'")
     plan_on_pull_request(box, HF_TOKEN="hf-very-secret-value")
-    assert "hf-very-secret-value" in (box.work / "comment.md").read_text(encoding="utf-8")
+    comment = (box.work / "comment.md").read_text(encoding="utf-8")
+    # The manifest loader refuses ${env:...} outside secret fields, so nothing leaks...
+    assert "hf-very-secret-value" not in comment and "kept secret" in comment
+    # ...and, in depth, the workflow's guard refuses to publish a comment holding a secret.
+    (box.work / "comment.md").write_text("leak: hf-very-secret-value\n", encoding="utf-8")
     result, _ = run_step(box, "plan", "Refuse to publish secrets", HF_TOKEN="hf-very-secret-value")
     assert result.returncode == 1
     assert "HF_TOKEN" in result.stdout and "hf-very-secret-value" not in result.stdout

@@ -145,12 +145,18 @@ def test_a_failed_plan_fails_the_job_after_posting_the_error(box: Sandbox) -> No
     assert "Reconciler plan failed (exit code 3)" in json.loads(post.payload or "")["body"]
 
 
+@requires_jq
 def test_secret_values_are_never_posted(box: Sandbox) -> None:
+    # The loader refuses ${env:...} outside secret fields: the job fails, its note quotes no secret.
     box.write_fleet("mr-leak", extra_tags=", '${env:HF_TOKEN}'")
+    box.route("curl", f"{API}/user", stdout='{"id": 5}')
+    box.route("curl", "/notes?", stdout="[]")
     result = run_job(box, "plan", HF_TOKEN="hf-very-secret-value")
-    assert result.returncode == 1
-    assert "HF_TOKEN" in result.stderr and "hf-very-secret-value" not in result.stdout
-    assert api_calls(box, "POST") == [] and api_calls(box, "PUT") == []
+    assert result.returncode == 3
+    assert "hf-very-secret-value" not in result.stdout + result.stderr
+    (post,) = api_calls(box, "POST")
+    body = json.loads(post.payload or "")["body"]
+    assert "kept secret" in body and "hf-very-secret-value" not in body
 
 
 # -- merge ------------------------------------------------------------------------------------

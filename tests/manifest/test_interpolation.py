@@ -27,19 +27,38 @@ def interpolate(
 
 def test_variables_and_env_are_substituted_inside_strings() -> None:
     data, issues = interpolate(
-        "args: --model ${var.model} --port ${var.port}\nuser: ${env:USER}\n",
+        "args: --model ${var.model} --port ${var.port}\n"
+        "envs: [{name: USER, value: 'user=${env:USER}'}]\n",
         variables={"model": "m/7b", "port": "80"},
         environ={"USER": "ada"},
     )
     assert issues == []
-    assert data == {"args": "--model m/7b --port 80", "user": "ada"}
+    assert data["args"] == "--model m/7b --port 80"
+    assert data["envs"][0]["value"].get_secret_value() == "user=ada"
 
 
 def test_env_default_applies_when_unset_or_empty() -> None:
-    text = "a: ${env:A:-fallback}\nb: ${env:B:-fallback}\nc: ${env:C:-}\nd: ${env:D}\n"
+    text = "envs:\n" + "".join(
+        f"  - {{name: {n}, value: '{v}'}}\n"
+        for n, v in [
+            ("a", "${env:A:-fallback}"),
+            ("b", "${env:B:-fallback}"),
+            ("c", "${env:C:-}"),
+            ("d", "${env:D}"),
+        ]
+    )
     data, issues = interpolate(text, environ={"B": "", "D": ""})
     assert issues == []
-    assert data == {"a": "fallback", "b": "fallback", "c": "", "d": ""}
+    values = [e["value"].get_secret_value() for e in data["envs"]]
+    assert values == ["fallback", "fallback", "", ""]
+
+
+def test_env_outside_secret_fields_is_refused_without_quoting_the_value() -> None:
+    text = "args: --token ${env:TOKEN}\ntags: ['${env:TOKEN}']\n"
+    data, issues = interpolate(text, environ={"TOKEN": "s3cr3t"})
+    assert [(i.field, i.line) for i in issues] == [("args", 1), ("tags[0]", 2)]
+    assert all("kept secret" in i.message and "s3cr3t" not in i.render() for i in issues)
+    assert "s3cr3t" not in repr(data)
 
 
 def test_escape_writes_a_literal() -> None:
@@ -91,7 +110,7 @@ instances:
       docker_configuration:
         envs: [{name: D, value: "pre-${env:TOKEN:-x}"}]
         registry_credentials: {username: "${env:TOKEN}", password: "${var.v}"}
-        args: "${env:TOKEN}"
+        args: "${var.v}"
 """
     data, issues = interpolate(text, variables={"v": "plain"}, environ={"TOKEN": "s3cr3t"})
     assert issues == []
@@ -104,7 +123,7 @@ instances:
     assert docker["envs"][0]["value"].get_secret_value() == "pre-s3cr3t"
     assert isinstance(docker["registry_credentials"]["username"], SecretStr)
     assert docker["registry_credentials"]["password"] == "plain"  # the model makes it secret
-    assert docker["args"] == "s3cr3t"  # not a secret field
+    assert docker["args"] == "plain"  # not a secret field: variables only
 
 
 def test_secret_values_never_reach_messages() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from reconciler.emulator.catalog import OFFERS
 from reconciler.errors import ManifestError
@@ -78,9 +79,12 @@ def test_var_file_problems_are_located(ws: Workspace) -> None:
 
 
 def test_environ_defaults_to_the_process_environment(ws: Workspace) -> None:
-    ws.write("m.yaml", fleet_text("  - name: x\n    tags: ['${env:PATH:-none}']\n"))
+    ws.write(
+        "m.yaml", fleet_text("  - name: x\n    envs: [{name: P, value: '${env:PATH:-none}'}]\n")
+    )
     fleet = load_fleets([ws.root / "m.yaml"])  # environ=None -> os.environ, which has PATH
-    assert fleet[0].instances[0].tags != ("none",)
+    value = fleet[0].instances[0].envs[0].value
+    assert isinstance(value, SecretStr) and value.get_secret_value() not in ("", "none")
 
 
 def test_digest_matches_the_public_helper(ws: Workspace) -> None:
