@@ -150,10 +150,7 @@ def _plan_and_apply(
         plan = session.plan
         render_plan_human(plan, sys.stdout, color=color)
         fail_without_capacity(plan)
-        housekeeping = any(f.released_intents for f in plan.fleets) or any(
-            c.action.value == "forget" for f in plan.fleets for c in f.changes
-        )
-        if not plan.has_changes and not housekeeping:
+        if not any(f.has_work for f in plan.fleets):
             if any(f.blocked for f in plan.fleets):
                 raise ApplyError("Some addresses are blocked; see above.")
             return
@@ -262,14 +259,20 @@ def _apply_saved(
         raise UsageError(f"{plan_file} was made against the real Shadeform API, not the sandbox.")
     if not plan.paths:
         raise UsageError(f"{plan_file} does not record the manifests it was made from.")
+    # Only fleets the plan changes are checked for staleness and locked: applying one fleet must
+    # not make every open pull request's plan for the other fleets stale.
+    plan = plan.model_copy(update={"fleets": tuple(f for f in plan.fleets if f.has_work)})
+    if not plan.fleets:
+        click.echo(f"{plan_file} changes nothing; there is nothing to apply.")
+        return
     fleets = load_from_cli(tuple(Path(p) for p in plan.paths), vars=vars, var_files=var_files)
-    planned = {f.fleet for f in plan.fleets}
-    fleets = [f for f in fleets if f.name in planned]
+    names = {f.fleet for f in plan.fleets}
+    fleets = [f for f in fleets if f.name in names]
     stores = FleetStores.for_fleets(fleets, state_dir)
     with (
         api_target(sandbox=plan.sandbox, state_dir=state_dir) as target,
         locked_states(
-            stores, sorted(planned), timeout=lock_timeout, command=command_line()
+            stores, sorted(names), timeout=lock_timeout, command=command_line()
         ) as states,
     ):
         check_plan_fresh(plan, {f.name: f for f in fleets}, states)

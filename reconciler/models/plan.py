@@ -179,12 +179,22 @@ class FleetPlan(PlanModel):
     def has_changes(self) -> bool:
         return any(c.is_change for c in self.changes)
 
+    @property
+    def has_work(self) -> bool:
+        """Whether applying this fleet's plan would do anything, state housekeeping included."""
+        return (
+            self.has_changes
+            or bool(self.released_intents)
+            or any(c.action is Action.FORGET for c in self.changes)
+        )
+
 
 class Plan(PlanModel):
     format_version: int = PLAN_FORMAT_VERSION
     fleets: tuple[FleetPlan, ...] = ()
     paths: tuple[str, ...] = Field(
-        default=(), description="Manifest paths the plan was made from (apply PLANFILE reloads them)"
+        default=(),
+        description="Manifest paths the plan was made from (apply PLANFILE reloads them)",
     )
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()

@@ -82,8 +82,9 @@ def test_saved_plan_applies_exactly_and_stale_plan_is_refused(workspace, sandbox
     stale = invoke(["apply", str(out), "--state-dir", str(state_dir)], sandbox_env)
     assert stale.exit_code == 7 and "Stale plan" in stale.output
     # A plan made, then manifests edited: refused too.
-    invoke(["plan", *common(manifests, state_dir), "--out", str(out)], sandbox_env)
     write(replicas=3)
+    invoke(["plan", *common(manifests, state_dir), "--out", str(out)], sandbox_env)
+    write(replicas=4)
     stale = invoke(["apply", str(out), "--state-dir", str(state_dir)], sandbox_env)
     assert stale.exit_code == 7 and "manifests changed" in stale.output
 
@@ -167,3 +168,33 @@ def test_import_adopts_and_tags_an_existing_instance(workspace, sandbox_env):
     assert result.exit_code == 0, result.output
     plan = invoke(["plan", *common(manifests, state_dir), "--detailed-exitcode"], sandbox_env)
     assert plan.exit_code == 0, plan.output
+
+
+def test_saved_plan_is_only_stale_for_the_fleets_it_changes(workspace, sandbox_env, tmp_path):
+    manifests, state_dir, write = workspace
+    other = manifests / "batch.yaml"
+    other.write_text((manifests / "web.yaml").read_text().replace("fleet: web", "fleet: batch"))
+    assert (
+        invoke(["apply", *common(manifests, state_dir), "--auto-approve"], sandbox_env).exit_code
+        == 0
+    )
+    write(replicas=3)  # the reviewed change: web only
+    out = tmp_path / "web.tfplan"
+    assert (
+        invoke(["plan", *common(manifests, state_dir), "--out", str(out)], sandbox_env).exit_code
+        == 0
+    )
+    # Meanwhile another merge changes fleet batch (its state serial moves on)...
+    other.write_text(other.read_text().replace("replicas: 2", "replicas: 1"))
+    assert (
+        invoke(
+            ["apply", *common(manifests, state_dir), "--auto-approve", "--target", "batch"],
+            sandbox_env,
+        ).exit_code
+        == 0
+    )
+    other.write_text(other.read_text().replace("replicas: 1", "replicas: 2"))
+    # ...which does not make the web plan stale: batch has no changes in it.
+    applied = invoke(["apply", str(out), "--state-dir", str(state_dir)], sandbox_env)
+    assert applied.exit_code == 0, applied.output
+    assert "1 created" in applied.output
