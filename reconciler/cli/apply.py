@@ -21,6 +21,7 @@ from reconciler.cli.plan import (
     fail_without_capacity,
     plan_options,
     planned,
+    prepare_plan_run,
     read_plan_file,
 )
 from reconciler.cli.session import (
@@ -221,10 +222,10 @@ def apply(
             var_files=var_files,
         )
         return
-    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    run = PlanRun(
-        paths=tuple(str(p) for p in chosen),
+    fleets, run = prepare_plan_run(
+        paths,
+        vars=vars,
+        var_files=var_files,
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
@@ -311,10 +312,10 @@ def destroy(
     var_files: tuple[Path, ...],
 ) -> None:
     """Delete every instance the fleets own (honouring lifecycle.prevent_destroy)."""
-    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    run = PlanRun(
-        paths=tuple(str(p) for p in chosen),
+    fleets, run = prepare_plan_run(
+        paths,
+        vars=vars,
+        var_files=var_files,
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,

@@ -93,6 +93,33 @@ class PlanRun:
     options: PlanOptions
 
 
+def prepare_plan_run(
+    paths: tuple[Path, ...],
+    *,
+    vars: tuple[str, ...],  # noqa: A002 - named after --var
+    var_files: tuple[Path, ...],
+    sandbox: bool,
+    state_dir: Path,
+    lock_timeout: float,
+    parallelism: int,
+    intent_grace: float,
+    options: PlanOptions,
+) -> tuple[list[Fleet], PlanRun]:
+    """Load the manifests (default ``specs/``) and describe the planning run over them."""
+    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
+    run = PlanRun(
+        paths=tuple(str(p) for p in chosen),
+        sandbox=sandbox,
+        state_dir=state_dir,
+        lock_timeout=lock_timeout,
+        parallelism=parallelism,
+        intent_grace=intent_grace,
+        options=options,
+    )
+    return fleets, run
+
+
 @dataclass
 class PlannedSession:
     """A plan made under the fleets' locks, with what is needed to carry it out."""
@@ -192,10 +219,10 @@ def plan(
 ) -> None:
     """Show what apply would change to make Shadeform match the manifests."""
     app.detailed_exitcode = detailed_exitcode
-    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
-    run = PlanRun(
-        paths=tuple(str(p) for p in chosen),
+    fleets, run = prepare_plan_run(
+        paths,
+        vars=vars,
+        var_files=var_files,
         sandbox=sandbox,
         state_dir=state_dir,
         lock_timeout=lock_timeout,
