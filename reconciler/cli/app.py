@@ -27,6 +27,10 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 class ReconcilerGroup(click.Group):
     """Maps our exceptions to exit codes; no Python traceback ever reaches the user."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["raw_args"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -36,9 +40,11 @@ class ReconcilerGroup(click.Group):
             detailed = bool(app and app.detailed_exitcode)
             ctx.exit(1 if detailed else exc.exit_code)
         except click.exceptions.UsageError as exc:
-            # click's own usage errors exit 2, which -detailed-exitcode reserves for "changes".
+            # click's own usage errors exit 2, which -detailed-exitcode reserves for "changes";
+            # under --detailed-exitcode every error is 1, as in Terraform.
             exc.show()
-            ctx.exit(64)
+            detailed = "--detailed-exitcode" in ctx.meta.get("raw_args", ())
+            ctx.exit(1 if detailed else 64)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)

@@ -198,3 +198,12 @@ def test_saved_plan_is_only_stale_for_the_fleets_it_changes(workspace, sandbox_e
     applied = invoke(["apply", str(out), "--state-dir", str(state_dir)], sandbox_env)
     assert applied.exit_code == 0, applied.output
     assert "1 created" in applied.output
+
+
+def test_usage_errors_exit_1_with_detailed_exitcode_and_64_without(workspace, sandbox_env):
+    manifests, state_dir, _ = workspace
+    bad = invoke(
+        ["plan", *common(manifests, state_dir), "--detailed-exitcode", "--bogus"], sandbox_env
+    )
+    assert bad.exit_code == 1 and "--bogus" in bad.output
+    assert invoke(["plan", *common(manifests, state_dir), "--bogus"], sandbox_env).exit_code == 64
