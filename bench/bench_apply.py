@@ -51,7 +51,7 @@ async def apply_all(base_url: str, fleet: Fleet, store: FileStateStore, rps: flo
     from datetime import UTC, datetime
 
     async with ShadeformClient(SANDBOX_API_KEY, base_url, rate_limit_per_second=rps) as client:
-        plan, _ = await refresh_and_plan(
+        plan = await refresh_and_plan(
             client, [fleet], {fleet.name: state}, now=datetime.now(UTC)
         )
         recorder = StateRecorder(store, state)

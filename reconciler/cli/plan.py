@@ -143,7 +143,7 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
 
         async def make() -> Plan:
             async with target.client(parallelism=run.parallelism) as client:
-                plan, _ = await refresh_and_plan(
+                plan = await refresh_and_plan(
                     client,
                     fleets,
                     states,

@@ -146,11 +146,11 @@ async def refresh_fleets(
     for fleet, state in states.items():
         by_id: dict[str, LiveInstance] = {}
         for record in state.instances.values():
-            found: Instance | None = infos.get(record.instance_id) or listed_by_id.get(
-                record.instance_id
-            )
-            if record.instance_id in infos and infos[record.instance_id] is None:
-                found = None  # info is authoritative: not found means gone
+            found: Instance | None
+            if record.instance_id in infos:
+                found = infos[record.instance_id]  # authoritative: None means not found, gone
+            else:
+                found = listed_by_id.get(record.instance_id)
             if found is not None and found.status != "deleted":
                 by_id[record.instance_id] = to_live_instance(found)
         known = {r.instance_id for r in state.instances.values()}

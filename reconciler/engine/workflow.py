@@ -11,7 +11,6 @@ from reconciler.engine.catalog import fetch_catalog
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
 from reconciler.errors import StalePlanError
-from reconciler.models.live import LiveSnapshot
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
@@ -25,7 +24,7 @@ async def refresh_and_plan(
     now: datetime,
     options: PlanOptions = PlanOptions(),
     refresh_options: RefreshOptions = RefreshOptions(),
-) -> tuple[Plan, dict[str, LiveSnapshot]]:
+) -> Plan:
     """Refresh every fleet (one list call in all), read the catalog once, plan each purely."""
     snapshots, catalog = await asyncio.gather(
         refresh_fleets(client, states, now=now, options=refresh_options), fetch_catalog(client)
@@ -40,7 +39,7 @@ async def refresh_and_plan(
         replace=options.replace,
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
-    return plan, snapshots
+    return plan
 
 
 def check_plan_fresh(

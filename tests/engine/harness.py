@@ -53,7 +53,7 @@ class Loop:
 
     async def plan(self, fleet: Fleet, options: PlanOptions = PlanOptions()) -> Plan:
         async with make_client(self.emulator) as client:
-            plan, _ = await refresh_and_plan(
+            plan = await refresh_and_plan(
                 client,
                 [fleet],
                 {fleet.name: self.state(fleet)},
