@@ -20,6 +20,7 @@ exit code the CLI uses for it. Adapters translate their libraries' exceptions in
         ├── AuthError                   401/403
         ├── NotFoundError               404
         ├── ApiValidationError          400/409/422
+        │   └── CapacityRefusedError    a create refused for lack of capacity (by error code)
         ├── RateLimitedError            429 after retries
         ├── ServerError                 5xx after retries
         ├── TransportError              connection failures/timeouts after retries
@@ -148,6 +149,13 @@ class NotFoundError(ApiError):
 
 class ApiValidationError(ApiError):
     pass
+
+
+class CapacityRefusedError(ApiValidationError):
+    """Shadeform refused a create because the offer has no capacity right now.
+
+    Recognised at the API edge by status and error code (see ``api.translate``), never by
+    the words of the message; the executor then tries the next approved offer."""
 
 
 class RateLimitedError(ApiError):

@@ -9,7 +9,7 @@
 
 Concurrency is bounded by ``parallelism`` (requests in flight, spread over small connection
 pools; see :mod:`reconciler.api.pools`) and optionally paced by a client-side token bucket. Failures are retried per :class:`RetryPolicy` only when that is
-safe: reads, updates and deletes on 429/502/503/504 and connection failures; creates only
+safe: reads, updates and deletes on 429/500/502/503/504 and connection failures; creates only
 when Shadeform provably did not act (a connection that never opened, or a 429). A create
 that may have reached the server raises :class:`AmbiguousCreateError` and is never resent.
 
@@ -99,13 +99,27 @@ def reveal_secrets(value: Any) -> Any:
 
 def wire_body(request: BaseModel, *, omit_unset: bool = False) -> dict[str, Any]:
     """The JSON body for a request model: ``None`` fields dropped, or with ``omit_unset``
-    only unset fields dropped (so an explicit ``None`` is sent as ``null``)."""
+    only unset top-level fields dropped (so an explicit top-level ``None`` is sent as
+    ``null``, which the update endpoint reads as "delete"). Inside nested objects a ``None``
+    is always left out: the spec's schemas have no nullable properties, and a key the caller
+    never set must not appear in the body."""
     if omit_unset:
-        data = request.model_dump(mode="python", exclude_unset=True)
+        data = {
+            name: None if value is None else _without_nones(value)
+            for name, value in request.model_dump(mode="python", exclude_unset=True).items()
+        }
     else:
         data = request.model_dump(mode="python", exclude_none=True)
     revealed: dict[str, Any] = reveal_secrets(data)
     return revealed
+
+
+def _without_nones(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_nones(item) for item in value]
+    return value
 
 
 @functools.cache

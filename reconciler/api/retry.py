@@ -21,7 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+# 500 is retried like the gateway errors: Shadeform answers a transient fault with a plain 500
+# as often as with a 502-504, and a read (or an idempotent update/delete) is safe to repeat.
+# Creates are never repeated on any 5xx: the client raises AmbiguousCreateError instead.
+RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,7 @@ from reconciler.errors import (
     ApiError,
     ApiValidationError,
     AuthError,
+    CapacityRefusedError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -55,24 +56,73 @@ def _shorten(text: str) -> str:
     return flat if len(flat) <= MAX_MESSAGE_CHARS else flat[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
+# Error codes that mean "this offer has no capacity right now". The spec is silent on error
+# bodies; third-party Shadeform clients see 409 with {"error": {"code": "OUT_OF_STOCK"}}, and
+# the other spellings are accepted leniently.
+CAPACITY_ERROR_CODES = frozenset(
+    {
+        "OUT_OF_STOCK",
+        "OUT_OF_CAPACITY",
+        "NO_CAPACITY",
+        "INSUFFICIENT_CAPACITY",
+        "CAPACITY_UNAVAILABLE",
+    }
+)
+_CREATE_ENDPOINTS = frozenset(_CREATED)
+
+
+def _json_body(response: httpx.Response) -> object:
+    try:
+        text = response.text
+    except (UnicodeDecodeError, LookupError):
+        return None
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
 def api_message(response: httpx.Response, *, secret: str) -> str | None:
-    """The ``error``/``message`` field of a JSON body, else a short excerpt of the text."""
+    """The ``error``/``message`` field of a JSON body (also ``{"error": {"message": ...}}``),
+    else a short excerpt of the text."""
     try:
         text = response.text
     except (UnicodeDecodeError, LookupError):
         return None
     if not text.strip():
         return None
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
+    body = _json_body(response)
     if isinstance(body, dict):
         for key in ("error", "message", "detail"):
             value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("detail") or value.get("code")
             if isinstance(value, str) and value.strip():
                 return scrub(_shorten(value), secret)
     return scrub(_shorten(text), secret)
+
+
+def api_error_code(response: httpx.Response) -> str | None:
+    """The machine-readable error code of a JSON error body, upper-cased: ``error.code``,
+    ``code`` or ``error_code``; ``None`` when the body has none."""
+    body = _json_body(response)
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    candidates = [error.get("code") if isinstance(error, dict) else None]
+    candidates += [body.get("code"), body.get("error_code")]
+    for code in candidates:
+        if isinstance(code, str) and code.strip():
+            return code.strip().upper()
+    return None
+
+
+def is_capacity_refusal(status: int, code: str | None, *, endpoint: str) -> bool:
+    """A create refused for capacity: a known capacity error code, or a bare 409 (no code)
+    from a create endpoint, which is how Shadeform reports an offer that sold out."""
+    if code is not None:
+        return code in CAPACITY_ERROR_CODES
+    return status == 409 and endpoint in _CREATE_ENDPOINTS
 
 
 def describe_transport_error(exc: httpx.RequestError) -> str:
@@ -92,6 +142,7 @@ def error_for_status(
     """The exception for a non-success HTTP response."""
     status = response.status_code
     said = api_message(response, secret=secret)
+    code = api_error_code(response)
     tried = attempts_note(attempts)
     kind: type[ApiError]
     if status == 401:
@@ -100,8 +151,11 @@ def error_for_status(
         kind, message = AuthError, "Shadeform refused this request for the API key in use."
     elif status == 404:
         kind, message = NotFoundError, "Not found on Shadeform."
-    elif status in (400, 409, 422):
-        kind, message = ApiValidationError, "Shadeform rejected the request."
+    elif status in (400, 409, 422) or (400 <= status < 500 and code in CAPACITY_ERROR_CODES):
+        if is_capacity_refusal(status, code, endpoint=endpoint):
+            kind, message = CapacityRefusedError, "Shadeform has no capacity for this offer now."
+        else:
+            kind, message = ApiValidationError, "Shadeform rejected the request."
     elif status == 429:
         kind, message = RateLimitedError, f"Shadeform kept rate-limiting the client{tried}."
     elif status >= 500:

@@ -58,6 +58,14 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return json_response({"error": message}, status, headers)
 
 
+def problem_response(problem: CloudProblem) -> Response:
+    if problem.code is None:
+        return error_response(problem.status, problem.message)
+    return json_response(
+        {"error": {"code": problem.code, "message": problem.message}}, problem.status
+    )
+
+
 def empty_ok() -> Response:
     return Response(b"", status_code=200)
 
@@ -126,7 +134,7 @@ class ApiGuard:
             try:
                 response = await handler(request)
             except CloudProblem as problem:
-                response = error_response(problem.status, problem.message)
+                response = problem_response(problem)
             if injector.lose_response(faults):
                 if injector.config.lost_response_mode == "drop":
                     return DroppedResponse()
@@ -255,10 +263,25 @@ def parse_instance_type_query(params: dict[str, str]) -> rendering.InstanceTypeQ
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    messages = {404: "not found", 405: "method not allowed"}
-    return error_response(status, f"{messages.get(status, 'error')}: {request.url.path}")
+def _http_error_handler(
+    guard: ApiGuard | None,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """404/405 as JSON. Under ``/v1`` a request without a valid key gets 401 first, as from
+    the real API (an unauthenticated caller learns nothing about which routes exist); a 405
+    carries ``Allow``."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if guard is not None and request.url.path.startswith(API_PREFIX + "/"):
+            if not guard.authorized(request):
+                return guard.unauthorized()
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        messages = {404: "not found", 405: "method not allowed"}
+        return error_response(
+            status, f"{messages.get(status, 'error')}: {request.url.path}", headers or None
+        )
+
+    return handle
 
 
 def api_routes(handlers: ApiHandlers, guard: ApiGuard) -> list[BaseRoute]:
@@ -277,5 +300,6 @@ def api_routes(handlers: ApiHandlers, guard: ApiGuard) -> list[BaseRoute]:
     return routes
 
 
-def build_app(routes: list[BaseRoute]) -> Starlette:
-    return Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
+def build_app(routes: list[BaseRoute], guard: ApiGuard | None = None) -> Starlette:
+    handler = _http_error_handler(guard)
+    return Starlette(routes=routes, exception_handlers={404: handler, 405: handler})

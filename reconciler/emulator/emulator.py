@@ -70,7 +70,8 @@ class Emulator:
         guard = ApiGuard(self.config.api_key, self._injector, self.config.sleeper())
         self.app: Starlette = build_app(
             api_routes(ApiHandlers(self._cloud, self._injector), guard)
-            + admin_routes(AdminHandlers(self._cloud, self._injector), guard)
+            + admin_routes(AdminHandlers(self._cloud, self._injector), guard),
+            guard,
         )
 
     def __enter__(self) -> Emulator:

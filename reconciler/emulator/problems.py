@@ -9,7 +9,8 @@ admin API raises them directly (e.g. :class:`UnknownResource` for an id that doe
     CloudProblem
     ├── BadRequest (400)        invalid body, unknown cloud/region/type, resource in use
     ├── UnknownResource (404)   no such instance/volume/SSH key (or already deleted)
-    └── NoCapacity (409)        the offer exists but has no capacity right now
+    └── NoCapacity (409)        the offer exists but has no capacity right now; its body is
+                                ``{"error": {"code": "OUT_OF_STOCK", "message": "..."}}``
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 class CloudProblem(Exception):
     status: int = 400
+    code: str | None = None
+    """A machine-readable code; when set the body is ``{"error": {"code", "message"}}``."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -33,3 +36,4 @@ class UnknownResource(CloudProblem, LookupError):
 
 class NoCapacity(CloudProblem):
     status = 409
+    code = "OUT_OF_STOCK"

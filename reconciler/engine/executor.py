@@ -26,6 +26,7 @@ from reconciler.engine.recorder import StateRecorder
 from reconciler.errors import (
     AmbiguousCreateError,
     ApiError,
+    CapacityRefusedError,
     NotFoundError,
     ReconcilerError,
     StateError,
@@ -47,12 +48,6 @@ class ActionFailed(ReconcilerError):
 
 class NoCapacity(ActionFailed):
     """Shadeform refused a create for lack of capacity: the next approved offer may work."""
-
-
-def _is_capacity_refusal(exc: ApiError) -> bool:
-    """Shadeform answers a create it has no capacity for with 409 and says so."""
-    text = (exc.api_message or str(exc)).lower()
-    return exc.status == 409 or "capacity" in text or "out of stock" in text
 
 
 @dataclass(frozen=True)
@@ -127,6 +122,7 @@ class Executor:
         self.clock = clock
         self.sleep = sleep
         self._stop = False
+        self._created: dict[str, str] = {}  # instance id -> the address it was created for
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -316,12 +312,13 @@ class Executor:
                 draft.intents.pop(intent.intent_id, None)
 
             await recorder.update(release)
-            if _is_capacity_refusal(exc):
+            if isinstance(exc, CapacityRefusedError):
                 raise NoCapacity(
                     f"no capacity for {spec.shade_instance_type} in {spec.cloud}/{spec.region}: {exc}"
                 ) from exc
             raise ActionFailed(f"create failed: {exc}") from exc
         self.failpoints.hit("create_returned")
+        self._claim_id(instance_id, spec.address, recorder.state, intent)
         now = _iso(self.clock())
 
         def record(draft: FleetState) -> None:
@@ -342,6 +339,27 @@ class Executor:
         await recorder.update(record)
         self.failpoints.hit("id_recorded")
         return instance_id
+
+    def _claim_id(
+        self, instance_id: str, address: str, state: FleetState, intent: CreateIntent
+    ) -> None:
+        """Refuse an id Shadeform already gave another address (in this apply or the state):
+        one instance is never recorded for two addresses. The intent stays in the state, so
+        the next run finds each address's instance by its intent tag."""
+        owner = self._created.get(instance_id)
+        if owner is None:
+            owner = next(
+                (r.address for r in state.instances.values() if r.instance_id == instance_id),
+                None,
+            )
+        if owner is not None and owner != address:
+            raise ActionFailed(
+                f"Shadeform answered this create with instance id {instance_id}, the id it "
+                f"already gave {owner}; not recording one instance for two addresses. Intent "
+                f"{intent.intent_id} stays in the state: the next run adopts the instance that "
+                "carries its tag, if any. Report this to Shadeform support"
+            )
+        self._created[instance_id] = address
 
     async def _find_by_intent(self, intent_id: str) -> str | None:
         tag = f"{INTENT_TAG}{intent_id}"
@@ -570,5 +588,7 @@ def update_request(spec: InstanceSpec, fields: set[str]) -> UpdateRequest:
     for name in ("auto_delete", "alert"):
         if name in fields:
             value = getattr(spec, name)
-            values[name] = Thresholds.model_validate(value.model_dump()) if value else None
+            values[name] = (
+                Thresholds.model_validate(value.model_dump(exclude_none=True)) if value else None
+            )
     return UpdateRequest(**values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ spec with the documented nullability added, and the gap itself is pinned by a te
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pydantic import SecretStr
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from reconciler.api import ShadeformClient
+from reconciler.engine.executor import update_request
 from reconciler.models.api import (
     AddSshKeyRequest,
     CreateRequest,
@@ -50,6 +52,7 @@ from tests.api.conftest import (
     ssh_key_body,
     volume_body,
 )
+from tests.engine.factories import spec
 
 pytestmark = pytest.mark.anyio
 
@@ -252,3 +255,25 @@ async def test_update_deletes_validate_against_the_spec_as_documented(
     documented.validate_request(request)
     with pytest.raises(Exception, match="not nullable"):
         strict.validate_request(request)  # the published schema's gap; see module docstring
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "sent"),
+    [
+        ({"spend_threshold": "50.00"}, {"spend_threshold": "50.00"}),
+        ({"date_threshold": "2030-01-02T15:04:05Z"}, {"date_threshold": "2030-01-02T15:04:05Z"}),
+    ],
+    ids=["spend-only", "date-only"],
+)
+async def test_an_update_sends_only_the_keys_the_manifest_sets(
+    thresholds: dict[str, str], sent: dict[str, str], openapi: OpenAPI
+) -> None:
+    """Changing only ``auto_delete.spend_threshold`` must not send ``date_threshold: null``
+    (a key the manifest never set; a spec-validating proxy answers 422)."""
+    instance = spec(auto_delete=thresholds, alert=thresholds)
+    transport = ScriptedTransport(_answer)
+    async with make_client(transport) as client:
+        await client.update_instance("i-1", update_request(instance, {"auto_delete", "alert"}))
+    request = transport.requests[0]
+    openapi.validate_request(HttpxOpenAPIRequest(request))  # the strict, published schema
+    assert json.loads(request.content) == {"auto_delete": sent, "alert": sent}

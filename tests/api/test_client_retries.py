@@ -46,7 +46,7 @@ def _read_timeout() -> httpx.ReadTimeout:
 # --- reads, updates and deletes are retried ----------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [429, 502, 503, 504])
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 async def test_reads_are_retried_on_transient_statuses(status: int) -> None:
     clock = FakeClock()
     transport = ScriptedTransport(json_response(status, {"error": "busy"}), OK_LIST)
@@ -151,10 +151,48 @@ async def test_persistent_connection_failure_becomes_a_transport_error() -> None
 async def test_updates_and_deletes_are_retried_even_after_sending(
     call: Callable[[ShadeformClient], Awaitable[None]],
 ) -> None:
-    transport = ScriptedTransport(_read_timeout(), httpx.Response(503), httpx.Response(200))
+    transport = ScriptedTransport(
+        _read_timeout(), httpx.Response(500), httpx.Response(503), httpx.Response(200)
+    )
+    async with make_client(transport) as client:
+        await call(client)
+    assert len(transport.requests) == 4
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.list_instances(),
+        lambda c: c.get_instance("i-1"),
+        lambda c: c.list_instance_types(),
+    ],
+    ids=["list", "info", "types"],
+)
+async def test_every_safe_read_is_retried_on_500(
+    call: Callable[[ShadeformClient], Awaitable[object]],
+) -> None:
+    transport = ScriptedTransport(
+        json_response(500, {"error": "internal"}),
+        json_response(500, {"error": "internal"}),
+        lambda request: (
+            OK_LIST
+            if request.url.path.endswith("/instances")
+            else json_response(200, {"instance_types": []})
+            if request.url.path.endswith("/types")
+            else json_response(200, instance_body())
+        ),
+    )
     async with make_client(transport) as client:
         await call(client)
     assert len(transport.requests) == 3
+
+
+async def test_a_create_answered_500_is_never_resent() -> None:
+    transport = ScriptedTransport(json_response(500, {"error": "internal"}), CREATED)
+    async with make_client(transport) as client:
+        with pytest.raises(AmbiguousCreateError):
+            await client.create_instance(CREATE)
+    assert len(transport.requests) == 1
 
 
 # --- creates are never resent once they may have arrived -----------------------------------

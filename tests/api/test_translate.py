@@ -13,6 +13,7 @@ from reconciler.errors import (
     ApiError,
     ApiValidationError,
     AuthError,
+    CapacityRefusedError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -115,3 +116,59 @@ def test_transport_errors_describe_what_happened(
     assert description in str(error)
     assert "api.shadeform.ai" in str(error)
     assert "after 3 attempts" in str(error)
+
+
+def _create_error(status: int, body: object) -> ApiError:
+    return error_for_status(
+        _response(status, json=body),
+        method="POST",
+        endpoint="/instances/create",
+        attempts=1,
+        secret=SECRET,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (409, {"error": {"code": "OUT_OF_STOCK"}}),  # what third-party clients see
+        (409, {"error": {"code": "out_of_stock", "message": "sold out"}}),
+        (400, {"error": {"code": "INSUFFICIENT_CAPACITY", "message": "try later"}}),
+        (422, {"code": "NO_CAPACITY", "error": "none left"}),
+        (409, {"error": "sold out"}),  # a bare 409 from a create: the offer sold out
+    ],
+)
+def test_a_capacity_refusal_is_recognised_by_status_and_code(status: int, body: object) -> None:
+    error = _create_error(status, body)
+    assert isinstance(error, CapacityRefusedError)
+    assert isinstance(error, ApiValidationError)  # still "Shadeform rejected it"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": "not enough capacity in the request's volume_ids"}),  # words, no code
+        (422, {"error": "out of stock"}),
+        (409, {"error": {"code": "NAME_TAKEN", "message": "capacity of names exhausted"}}),
+    ],
+)
+def test_words_in_a_message_never_make_a_capacity_refusal(status: int, body: object) -> None:
+    error = _create_error(status, body)
+    assert not isinstance(error, CapacityRefusedError)
+    assert isinstance(error, ApiValidationError)
+
+
+def test_a_nested_error_object_gives_its_message() -> None:
+    error = _create_error(409, {"error": {"code": "OUT_OF_STOCK", "message": "sold out"}})
+    assert error.api_message == "sold out"
+
+
+def test_a_409_from_a_read_is_not_a_capacity_refusal() -> None:
+    error = error_for_status(
+        _response(409, json={"error": "conflict"}),
+        method="POST",
+        endpoint="/instances/i-1/update",
+        attempts=1,
+        secret=SECRET,
+    )
+    assert type(error) is ApiValidationError

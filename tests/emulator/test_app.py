@@ -33,6 +33,20 @@ def test_unknown_routes_and_methods_answer_json(api: Api) -> None:
     assert missing.status_code == 404 and missing.json() == {"error": "not found: /v1/clusters"}
     wrong_method = api.get("/instances/create")
     assert wrong_method.status_code == 405 and "error" in wrong_method.json()
+    assert wrong_method.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/clusters"), ("GET", "/instances/create"), ("PUT", "/volumes")]
+)
+def test_an_unauthenticated_caller_gets_401_before_404_or_405(
+    emulator: Emulator, method: str, path: str
+) -> None:
+    caller = Api(emulator, api_key="")
+    response = caller.request(method, path)
+    caller.close()
+    assert response.status_code == 401
+    assert "Allow" not in response.headers
 
 
 def types(api: Api, **params: str) -> list[dict[str, Any]]:

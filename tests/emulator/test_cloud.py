@@ -142,7 +142,11 @@ def test_create_refusals_name_what_is_valid(
 ) -> None:
     response = api.post("/instances/create", json=create_body(**overrides))
     assert response.status_code == status
-    assert message in response.json()["error"]
+    error = response.json()["error"]
+    if status == 409:
+        assert error["code"] == "OUT_OF_STOCK"
+        error = error["message"]
+    assert message in error
     assert emulator.create_count("web-0") == 0
     assert api.get("/instances").json() == {"instances": []}
 

@@ -234,7 +234,12 @@ def test_every_error_answer_is_an_error_object_the_spec_leaves_undefined(
             openapi.validate_response(_spec_request(response.request), _spec_response(response))
         if response.content:  # a lost answer is an empty 502, like a gateway's
             body = response.json()
-            assert list(body) == ["error"] and isinstance(body["error"], str) and body["error"]
+            assert list(body) == ["error"] and body["error"]
+            if isinstance(body["error"], dict):  # a capacity refusal carries a code
+                assert response.status_code == 409
+                assert body["error"]["code"] == "OUT_OF_STOCK" and body["error"]["message"]
+            else:
+                assert isinstance(body["error"], str)
 
 
 def test_every_request_the_emulator_accepted_is_valid_per_the_spec(

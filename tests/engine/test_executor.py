@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+import httpx
 import pytest
 
-from reconciler.engine.executor import ExecutorOptions
+from reconciler.api import ShadeformClient
+from reconciler.emulator import SANDBOX_API_KEY
+from reconciler.engine.executor import Executor, ExecutorOptions
 from reconciler.engine.planner import PlanOptions
+from reconciler.engine.recorder import StateRecorder
 from reconciler.errors import StateError
 from reconciler.models.plan import Action
 from reconciler.models.spec import Lifecycle
@@ -215,3 +220,48 @@ def test_target_limits_apply(loop):
     plan = run(loop.plan(f, PlanOptions(targets=("inference/a",))))
     run(loop.apply(f, plan))
     assert loop.live_for("inference/a") and not loop.live_for("inference/b")
+
+
+class _SameIdForEveryCreate(httpx.AsyncBaseTransport):
+    """The emulator, except that every create answers with the id of the first one."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.first_id: str | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not request.url.path.endswith("/instances/create") or response.status_code != 200:
+            return response
+        body = json.loads(await response.aread())
+        self.first_id = self.first_id or body["id"]
+        return httpx.Response(200, json={"id": self.first_id}, request=request)
+
+
+def test_two_creates_answered_with_one_id_are_never_recorded_for_two_addresses(loop):
+    f = fleet(spec("a"), spec("b"))
+    plan = run(loop.plan(f))
+    transport = _SameIdForEveryCreate(httpx.ASGITransport(app=loop.emulator.app))
+    recorder = StateRecorder(loop.store, loop.state(f))
+
+    async def apply():
+        client = ShadeformClient(SANDBOX_API_KEY, "http://127.0.0.1/v1", transport=transport)
+        async with client:
+            executor = Executor(client, options=loop.options)
+            return await executor.apply(plan, fleets={f.name: f}, recorders={f.name: recorder})
+
+    report = run(apply())
+    (failed,) = report.failed
+    assert f"the id it already gave {report.succeeded[0].address}" in failed.message
+    state = loop.store.read("inference")
+    ids = [r.instance_id for r in state.instances.values()]
+    assert ids == [transport.first_id]  # recorded once, for one address
+    (intent,) = state.intents.values()  # the other create's intent stays, to be resolved
+    assert intent.address == failed.address
+    # The next run finds the other address's instance by its intent tag: no duplicate, no loss.
+    loop.intent_grace = 60
+    assert not run(loop.apply(f)).failed
+    state = loop.store.read("inference")
+    assert len({r.instance_id for r in state.instances.values()}) == 2
+    for address in ("inference/a", "inference/b"):
+        assert len(loop.live_for(address)) == 1
