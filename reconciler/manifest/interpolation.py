@@ -8,6 +8,17 @@ Forms (anywhere inside a string value; mapping keys are never interpolated):
 - ``${env:NAME:-DEFAULT}``: the default when the variable is unset *or empty* (as in sh).
 - ``$${`` writes a literal ``${``.
 
+A variable's value may itself use ``${var.OTHER}`` (and ``${env:...}``): variables are
+resolved first, recursively, so no ``${`` from a variable ever reaches a field. A variable
+that refers to itself, directly or through others, is refused with the cycle named. A value
+that came (even indirectly, through a variable) from ``${env:...}`` is tainted: it may only
+land in a secret field.
+
+Expansion is bounded: a resolved variable holds at most ``MAX_VARIABLE_CHARS`` characters,
+one document's interpolated strings at most ``MAX_EXPANDED_CHARS`` in all, and variables nest at
+most ``MAX_VARIABLE_DEPTH`` deep, so a small manifest cannot make the reconciler build a
+huge plan or spend its memory.
+
 A string that used ``${env:...}`` inside ``envs[].value`` (instance or container),
 ``registry_credentials.*`` or the top-level ``backend`` becomes a :class:`~pydantic.SecretStr`,
 defaults included: later stages keep it out of plans, state and logs. ``${env:...}`` anywhere
@@ -32,6 +43,9 @@ from reconciler.errors import ManifestIssue
 from reconciler.manifest.source import Document, FieldPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
+MAX_VARIABLE_CHARS = 1024 * 1024
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
+MAX_VARIABLE_DEPTH = 32
 _VAR = re.compile(r"^\s*var\.([A-Za-z_][A-Za-z0-9_-]*)\s*$")
 _ENV = re.compile(r"^\s*env:([A-Za-z_][A-Za-z0-9_]*)(:-(.*))?$", re.DOTALL)
 
@@ -59,11 +73,42 @@ def is_always_secret_path(path: FieldPath) -> bool:
 
 
 @dataclass(frozen=True)
+class _Resolved:
+    """A variable after resolution: its text, whether it used the environment, or why not."""
+
+    text: str = ""
+    from_env: bool = False
+    problem: str | None = None
+
+
+class _Budget:
+    """Characters one document's interpolation may still produce."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.exceeded = False
+
+    def spend(self, count: int) -> bool:
+        self.left -= count
+        if self.left < 0:
+            self.exceeded = True
+        return not self.exceeded
+
+
 class Interpolator:
     """Substitutes variables and environment values into one document's data."""
 
-    variables: Mapping[str, str]
-    environ: Mapping[str, str]
+    def __init__(
+        self,
+        variables: Mapping[str, str],
+        environ: Mapping[str, str],
+        *,
+        max_expanded_chars: int = MAX_EXPANDED_CHARS,
+    ) -> None:
+        self.variables = variables
+        self.environ = environ
+        self.max_expanded_chars = max_expanded_chars
+        self._resolved: dict[str, _Resolved] = {}
 
     def interpolate(
         self, document: Document, *, skip_keys: frozenset[str] = frozenset()
@@ -76,27 +121,80 @@ class Interpolator:
         data = document.data
         if not isinstance(data, dict):
             return data, issues
+        budget = _Budget(self.max_expanded_chars)
         out = {
-            key: value if key in skip_keys else self._walk(value, (key,), document, issues)
+            key: value if key in skip_keys else self._walk(value, (key,), document, issues, budget)
             for key, value in data.items()
         }
+        if budget.exceeded:
+            limit = self.max_expanded_chars // (1024 * 1024)
+            issues.append(
+                document.issue(
+                    (),
+                    f"interpolation expands this manifest beyond {limit} MiB of text (variables "
+                    "used many times, or very large ones); use script_file for large scripts",
+                )
+            )
         return out, issues
 
     def _walk(
-        self, value: Any, path: FieldPath, document: Document, issues: list[ManifestIssue]
+        self,
+        value: Any,
+        path: FieldPath,
+        document: Document,
+        issues: list[ManifestIssue],
+        budget: _Budget,
     ) -> Any:
+        if budget.exceeded:
+            return value
         if isinstance(value, str):
-            return self._string(value, path, document, issues) if "$" in value else value
+            if "$" not in value:
+                return value
+            result = self._string(value, path, document, issues)
+            text = result.get_secret_value() if isinstance(result, SecretStr) else result
+            budget.spend(len(text))
+            return result
         if isinstance(value, dict):
-            return {k: self._walk(v, (*path, k), document, issues) for k, v in value.items()}
+            return {
+                k: self._walk(v, (*path, k), document, issues, budget) for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self._walk(v, (*path, i), document, issues) for i, v in enumerate(value)]
+            return [
+                self._walk(v, (*path, i), document, issues, budget) for i, v in enumerate(value)
+            ]
         return value
 
     def _string(
         self, text: str, path: FieldPath, document: Document, issues: list[ManifestIssue]
     ) -> str | SecretStr:
+        result, used_env, problems = self._expand(text, quote=not is_always_secret_path(path))
+        for problem in problems:
+            issues.append(document.issue(path, problem))
+        if problems:
+            return text
+        if used_env and is_secret_path(path):
+            return SecretStr(result)
+        if used_env:
+            # Anywhere else the value would be printed in plans and pull-request comments, so an
+            # environment (where CI keeps its secrets) is only read into secret fields.
+            issues.append(
+                document.issue(
+                    path,
+                    "${env:...} is only allowed in values that are kept secret (envs[].value, "
+                    "registry_credentials, backend); here it would be printed in plans and "
+                    "pull-request comments (also when it comes through a variable). Pass "
+                    "ordinary values with --var NAME=VALUE or --var-file instead",
+                )
+            )
+            return text  # unexpanded: the value never enters the loaded manifest
+        return result
+
+    def _expand(
+        self, text: str, *, quote: bool, chain: tuple[str, ...] = ()
+    ) -> tuple[str, bool, list[str]]:
+        """(text with every ``${...}`` replaced, used the environment, problems)."""
         used_env = False
+        problems: list[str] = []
         parts: list[str] = []
         end = 0
         for match in _TOKEN.finditer(text):
@@ -108,73 +206,84 @@ class Interpolator:
                 continue
             expression = match.group(1)
             if expression is None:
-                issues.append(document.issue(path, "unterminated '${' (write '$${' for a literal)"))
+                problems.append("unterminated '${' (write '$${' for a literal)")
                 continue
-            resolved, from_env, problem = self._resolve(
-                expression, quote=not is_always_secret_path(path)
-            )
-            if problem is not None:
-                issues.append(document.issue(path, problem))
+            resolved = self._resolve(expression, quote=quote, chain=chain)
+            if resolved.problem is not None:
+                problems.append(resolved.problem)
                 continue
-            used_env = used_env or from_env
-            parts.append(resolved)
+            used_env = used_env or resolved.from_env
+            parts.append(resolved.text)
         parts.append(text[end:])
-        result = "".join(parts)
-        if used_env and is_secret_path(path):
-            return SecretStr(result)
-        if used_env:
-            # Anywhere else the value would be printed in plans and pull-request comments, so an
-            # environment (where CI keeps its secrets) is only read into secret fields.
-            issues.append(
-                document.issue(
-                    path,
-                    "${env:...} is only allowed in values that are kept secret (envs[].value, "
-                    "registry_credentials, backend); here it would be printed in plans and "
-                    "pull-request comments. Pass ordinary values with --var NAME=VALUE or "
-                    "--var-file instead",
-                )
-            )
-            return text  # unexpanded: the value never enters the loaded manifest
-        return result
+        return "".join(parts), used_env, problems
 
-    def _resolve(self, expression: str, *, quote: bool = True) -> tuple[str, bool, str | None]:
-        """(value, came from the environment, problem); ``quote=False`` keeps a malformed
-        expression out of the problem text (it may be part of a password)."""
+    def _variable(self, name: str, chain: tuple[str, ...]) -> _Resolved:
+        """Variable ``name`` resolved through the variables it uses (memoised)."""
+        cached = self._resolved.get(name)
+        if cached is not None:
+            return cached
+        if name in chain:
+            cycle = " -> ".join((*chain[chain.index(name) :], name))
+            return _Resolved(problem=f"variables refer to each other in a cycle: {cycle}")
+        if len(chain) >= MAX_VARIABLE_DEPTH:
+            return _Resolved(
+                problem=f"variables nest more than {MAX_VARIABLE_DEPTH} deep "
+                f"({' -> '.join(chain[:3])} -> ...)"
+            )
+        raw = self.variables[name]
+        text, from_env, problems = self._expand(raw, quote=True, chain=(*chain, name))
+        if problems:
+            nested = problems[0].startswith(("variables ", "in variable ", "variable "))
+            problem = problems[0] if nested else f"in variable '{name}': {problems[0]}"
+            resolved = _Resolved(problem=problem)
+        elif len(text) > MAX_VARIABLE_CHARS:
+            resolved = _Resolved(
+                problem=f"variable '{name}' expands to {len(text):,} characters; the limit is "
+                f"{MAX_VARIABLE_CHARS:,}"
+            )
+        else:
+            resolved = _Resolved(text=text, from_env=from_env)
+        if not chain or resolved.problem is None or "cycle" not in resolved.problem:
+            self._resolved[name] = resolved
+        return resolved
+
+    def _resolve(
+        self, expression: str, *, quote: bool = True, chain: tuple[str, ...] = ()
+    ) -> _Resolved:
+        """One ``${...}`` expression; ``quote=False`` keeps a malformed expression out of the
+        problem text (it may be part of a password)."""
         var = _VAR.match(expression)
         if var:
             name = var.group(1)
             if name in self.variables:
-                return self.variables[name], False, None
+                return self._variable(name, chain)
             close = get_close_matches(name, sorted(self.variables), n=1)
             hint = (
                 f"; did you mean '{close[0]}'?"
                 if close
                 else " (declare it under 'variables' or pass --var)"
             )
-            return "", False, f"unknown variable '{name}'{hint}"
+            return _Resolved(problem=f"unknown variable '{name}'{hint}")
         env = _ENV.match(expression)
         if env:
             name, has_default, default = env.group(1), env.group(2), env.group(3)
             value = self.environ.get(name)
             if value:
-                return value, True, None
+                return _Resolved(text=value, from_env=True)
             if has_default is not None:
-                return default, True, None
+                return _Resolved(text=default, from_env=True)
             if value is not None:
-                return value, True, None  # set but empty, no default: empty is a value
-            return (
-                "",
-                True,
-                (
+                return _Resolved(text=value, from_env=True)  # set but empty: empty is a value
+            return _Resolved(
+                from_env=True,
+                problem=(
                     f"environment variable {name} is not set"
                     f" (give a default with ${{env:{name}:-default}})"
                 ),
             )
         shown = expression if len(expression) <= 40 else expression[:37] + "..."
         what = f"'${{{shown}}}'" if quote else "a '${...}' in this secret value"
-        return (
-            "",
-            False,
-            f"cannot interpolate {what}: use ${{var.NAME}} or ${{env:NAME}}"
-            " (write '$${' for a literal '${', e.g. in shell scripts)",
+        return _Resolved(
+            problem=f"cannot interpolate {what}: use ${{var.NAME}} or ${{env:NAME}}"
+            " (write '$${' for a literal '${', e.g. in shell scripts)"
         )

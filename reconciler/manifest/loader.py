@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ManifestError, ManifestIssue
+from reconciler.manifest.containment import manifest_tree
 from reconciler.manifest.interpolation import Interpolator, variable_text
 from reconciler.manifest.resolve import ScriptFiles, check_instance_names, resolve_fleet
 from reconciler.manifest.source import Document, FileProblem, read_document
@@ -28,10 +30,12 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class ManifestFile:
-    """A file to load: where it is on disk, and how messages and ``Fleet.source`` name it."""
+    """A file to load: where it is on disk, how messages and ``Fleet.source`` name it, and
+    the tree its own paths must stay in (see :mod:`reconciler.manifest.containment`)."""
 
     path: Path
     display: str
+    root: Path
 
 
 def load_fleets(
@@ -41,13 +45,18 @@ def load_fleets(
     var_files: Sequence[Path] = (),
     environ: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    now: datetime | None = None,
 ) -> list[Fleet]:
     """Load every manifest under ``paths`` (files, or directories searched recursively).
 
     ``variables`` (``--var``) win over ``var_files`` (later files win), which win over each
     manifest's own ``variables``. ``environ`` defaults to ``os.environ``. Relative paths are
     resolved against ``base_dir`` (default: the working directory) but keep their relative
-    spelling in messages and in ``Fleet.source``. Fleets come back sorted by name.
+    spelling in messages and in ``Fleet.source``. ``now`` (default: the clock) is what an
+    ``auto_delete.date_threshold`` must lie after. Fleets come back sorted by name.
+
+    Paths inside a manifest (``script_file``, ``state_dir``, a ``file://`` backend) must stay
+    in the manifest's tree (:mod:`reconciler.manifest.containment`).
 
     Raises :class:`~reconciler.errors.ManifestError` listing every problem found.
 
@@ -60,11 +69,12 @@ def load_fleets(
     overrides = _read_var_files(var_files, base_dir, issues)
     overrides.update(variables or {})
     env = os.environ if environ is None else environ
+    moment = now or datetime.now(UTC)
     scripts = ScriptFiles()
     fleets: list[Fleet] = []
     declared: dict[str, tuple[str, int]] = {}
     for manifest_file in files:
-        fleet, file_issues, document = _load_one(manifest_file, overrides, env, scripts)
+        fleet, file_issues, document = _load_one(manifest_file, overrides, env, scripts, moment)
         issues.extend(file_issues)
         if fleet is None or document is None:
             continue
@@ -94,9 +104,14 @@ def discover_manifests(
                 issues.append(
                     ManifestIssue(str(given), None, None, "", "no *.yaml or *.yml files here")
                 )
-            candidates = [ManifestFile(on_disk / rel, str(given / rel)) for rel in inside]
+            candidates = [
+                ManifestFile(
+                    on_disk / rel, str(given / rel), manifest_tree(on_disk / rel, given=on_disk)
+                )
+                for rel in inside
+            ]
         else:
-            candidates = [ManifestFile(on_disk, str(given))]
+            candidates = [ManifestFile(on_disk, str(given), manifest_tree(on_disk, given=on_disk))]
         for candidate in candidates:
             key = candidate.path.resolve()
             if key not in seen:
@@ -122,6 +137,7 @@ def _load_one(
     overrides: Mapping[str, str],
     environ: Mapping[str, str],
     scripts: ScriptFiles,
+    now: datetime,
 ) -> tuple[Fleet | None, list[ManifestIssue], Document | None]:
     try:
         document, issues = read_document(manifest_file.path, manifest_file.display)
@@ -153,7 +169,13 @@ def _load_one(
             return None, issues, document
         manifest = Manifest.model_construct(fleet="-", defaults=defaults, instances=[])
     fleet, found = resolve_fleet(
-        manifest, entries, document, directory=manifest_file.path.parent, scripts=scripts
+        manifest,
+        entries,
+        document,
+        directory=manifest_file.path.parent,
+        root=manifest_file.root,
+        scripts=scripts,
+        now=now,
     )
     issues.extend(found)
     return (fleet if not issues else None), issues, document

@@ -26,10 +26,12 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ManifestIssue
+from reconciler.manifest.containment import Escape, contained_path, read_contained_text
 from reconciler.manifest.digest import comparable_spec, digest_of_comparables
 from reconciler.manifest.placement import (
     OFFER_FIELDS,
@@ -42,6 +44,9 @@ from reconciler.models import manifest as lang
 from reconciler.models import spec
 
 MAX_SCRIPT_BYTES = 1024 * 1024
+MAX_FLEET_CHARS = 64 * 1024 * 1024
+"""Cap on a fleet's resolved instances (their text, replicas included): a 1 KB manifest with
+``replicas: 1000`` and a 1 MB script or variable would otherwise build a 1 GB plan."""
 _MISSING = "required field is missing (set it on the instance or in defaults)"
 _SHALLOW_MERGED = frozenset({"auto_delete", "alert", "volume_mount", "lifecycle"})
 _DEFAULTS: FieldPath = ("defaults",)
@@ -50,30 +55,23 @@ _NAME = re.compile(lang.NAME_PATTERN)
 
 @dataclass
 class ScriptFiles:
-    """Reads ``script_file`` references once each (many instances may share one)."""
+    """Reads ``script_file`` references once each (many instances may share one), only from
+    inside the manifest's tree and only regular UTF-8 text files."""
 
     max_bytes: int = MAX_SCRIPT_BYTES
-    _cache: dict[Path, bytes | str] = field(default_factory=dict)
+    _cache: dict[tuple[Path, Path, str], bytes | str] = field(default_factory=dict)
 
-    def read(self, path: Path) -> bytes | str:
-        """The file's bytes, or a problem description."""
-        if path not in self._cache:
-            self._cache[path] = self._load(path)
-        return self._cache[path]
-
-    def _load(self, path: Path) -> bytes | str:
-        try:
-            with path.open("rb") as stream:
-                content = stream.read(self.max_bytes + 1)
-        except FileNotFoundError:
-            return "not found"
-        except IsADirectoryError:
-            return "is a directory"
-        except OSError as exc:
-            return f"cannot be read ({exc.strerror or exc})"
-        if len(content) > self.max_bytes:
-            return f"is larger than the {self.max_bytes // 1024} KiB limit"
-        return content
+    def read(self, root: Path, base: Path, written: str) -> bytes | str:
+        """The file's bytes, or a problem description (naming the path as written)."""
+        key = (root, base, written)
+        if key not in self._cache:
+            try:
+                found = read_contained_text(root, base, written, max_bytes=self.max_bytes)
+            except Escape as problem:
+                self._cache[key] = str(problem)
+            else:
+                self._cache[key] = found.content
+        return self._cache[key]
 
 
 @dataclass(frozen=True)
@@ -93,17 +91,31 @@ def resolve_fleet(
     document: Document,
     *,
     directory: Path,
+    root: Path,
     scripts: ScriptFiles,
+    now: datetime,
 ) -> tuple[spec.Fleet | None, list[ManifestIssue]]:
-    """The fleet, or None and the problems found (``entries`` are the valid ones, by index)."""
-    issues: list[ManifestIssue] = []
+    """The fleet, or None and the problems found (``entries`` are the valid ones, by index).
+
+    ``root`` is the manifest's tree: ``script_file``, ``state_dir`` and a ``file://``
+    backend must stay inside it. ``now`` is what ``auto_delete.date_threshold`` must follow.
+    """
+    issues: list[ManifestIssue] = _header_path_issues(manifest, document, directory, root)
     instances: list[tuple[spec.InstanceSpec, dict[str, Any]]] = []
     converted = _Converted()
+    context = _Context(document, directory, root, scripts, converted, now)
+    expanded_chars = 0
     for index, entry in entries:
         merged = _merge(manifest.defaults, entry, index)
-        base = _build(manifest.fleet, merged, document, directory, scripts, converted, issues)
+        base = _build(manifest.fleet, merged, context, issues)
         if base is not None:
-            instances.extend(_named(base, manifest.fleet, name) for name in _expand(entry))
+            names = _expand(entry)
+            size = _text_size(base[1]) * len(names)
+            expanded_chars += size
+            if expanded_chars > MAX_FLEET_CHARS:
+                issues.append(_too_large(document, index, entry, size))
+                break
+            instances.extend(_named(base, manifest.fleet, name) for name in names)
     if issues:
         return None, issues
     instances.sort(key=lambda pair: pair[0].address)
@@ -120,6 +132,29 @@ def resolve_fleet(
         digest=digest_of_comparables((comparable for _, comparable in instances), budget=budget),
     )
     return fleet, []
+
+
+def _text_size(value: Any) -> int:
+    """Roughly how many characters ``value`` takes in a plan or state (its strings)."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return sum(len(key) + 4 + _text_size(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_text_size(item) + 1 for item in value)
+    return 8
+
+
+def _too_large(
+    document: Document, index: int, entry: lang.InstanceEntry, size: int
+) -> ManifestIssue:
+    mib = MAX_FLEET_CHARS // (1024 * 1024)
+    each = f"{entry.replicas} replicas of about {size // entry.replicas:,} characters each"
+    return document.issue(
+        ("instances", index),
+        f"the fleet expands to more than {mib} MiB of instance data here ({each}); a plan "
+        "this large cannot be reviewed. Fewer replicas, or a smaller script or variable",
+    )
 
 
 def check_instance_names(items: list[Any], document: Document) -> list[ManifestIssue]:
@@ -177,18 +212,72 @@ def _merge(
     return _Merged(index, entry, values, origins)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What building one manifest's instances needs besides the instance itself."""
+
+    document: Document
+    directory: Path
+    root: Path
+    scripts: ScriptFiles
+    converted: _Converted
+    now: datetime
+
+
+def _header_path_issues(
+    manifest: lang.Manifest, document: Document, directory: Path, root: Path
+) -> list[ManifestIssue]:
+    """``state_dir`` and a ``file://`` backend may not lead out of the manifest's tree (a
+    manifest could otherwise make even ``plan`` create lock files under ``/etc``)."""
+    issues: list[ManifestIssue] = []
+    if manifest.state_dir is not None:
+        try:
+            contained_path(root, directory, manifest.state_dir, what="state_dir")
+        except Escape as problem:
+            issues.append(document.issue(("state_dir",), str(problem)))
+    if manifest.backend is not None:
+        url = manifest.backend.get_secret_value()
+        if url.lower().startswith("file://"):
+            written = url[len("file://") :].removeprefix("localhost")
+            try:
+                contained_path(root, directory, written, what="the backend's directory")
+            except Escape as problem:
+                issues.append(document.issue(("backend",), str(problem)))
+    return issues
+
+
+def _past_auto_delete(
+    merged: _Merged, document: Document, now: datetime, issues: list[ManifestIssue]
+) -> None:
+    auto_delete = merged.values.get("auto_delete")
+    when_text = getattr(auto_delete, "date_threshold", None)
+    if when_text is None:
+        return
+    when = datetime.fromisoformat(when_text.upper().replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        return  # the model requires an offset; nothing to compare safely
+    if when <= now:
+        path = (*merged.path("auto_delete"), "date_threshold")
+        issues.append(
+            document.issue(
+                path,
+                f"{when_text} is in the past: Shadeform would delete a new instance as soon as "
+                "it is created. Set a future time or remove the date_threshold",
+            )
+        )
+
+
 def _build(
     fleet: str,
     merged: _Merged,
-    document: Document,
-    directory: Path,
-    scripts: ScriptFiles,
-    converted: _Converted,
+    context: _Context,
     issues: list[ManifestIssue],
 ) -> tuple[spec.InstanceSpec, dict[str, Any]] | None:
     """The first replica's spec and its comparable form, or None after recording issues."""
+    document, converted = context.document, context.converted
     values = merged.values
     start = len(issues)
+    _past_auto_delete(merged, document, context.now, issues)
     where: FieldPath = ("instances", merged.index)
     missing = missing_offer_fields(values)
     if len(missing) == len(OFFER_FIELDS):
@@ -202,9 +291,7 @@ def _build(
     launch = values.get("launch_configuration")
     launch_spec = None
     if launch is not None:
-        launch_spec = converted.get(
-            launch, _launch_spec, launch, merged, document, directory, scripts, issues
-        )
+        launch_spec = converted.get(launch, _launch_spec, launch, merged, context, issues)
     if len(issues) > start or (launch is not None and launch_spec is None):
         return None
     fields = {
@@ -228,9 +315,7 @@ def _build(
 def _launch_spec(
     launch: lang.DockerLaunch | lang.ScriptLaunch,
     merged: _Merged,
-    document: Document,
-    directory: Path,
-    scripts: ScriptFiles,
+    context: _Context,
     issues: list[ManifestIssue],
 ) -> spec.LaunchConfiguration | None:
     if isinstance(launch, lang.DockerLaunch):
@@ -242,10 +327,10 @@ def _launch_spec(
         encoded = base64.b64encode(launch.script.encode("utf-8")).decode("ascii")
     else:
         assert launch.script_file is not None
-        content = scripts.read(directory / launch.script_file)
+        content = context.scripts.read(context.root, context.directory, launch.script_file)
         if isinstance(content, str):
             path = (*merged.path("launch_configuration"), "script_file")
-            issues.append(document.issue(path, f"script file '{launch.script_file}' {content}"))
+            issues.append(context.document.issue(path, content))
             return None
         encoded = base64.b64encode(content).decode("ascii")
     script = spec.ScriptConfiguration(base64_script=encoded)

@@ -8,20 +8,25 @@ need what ``safe_load`` throws away or gets wrong for a strict language:
 - duplicate keys reported (PyYAML silently keeps the last one);
 - alias bombs refused (aliases are shared, and their expanded size is budgeted);
 - a nesting limit (libyaml's own composer recurses in C and crashes on deep input);
-- mapping keys kept as the text the user wrote (``on:`` stays ``"on"``, not ``True``).
+- mapping keys kept as the text the user wrote (``on:`` stays ``"on"``, not ``True``);
+- plain scalars resolved by the YAML 1.2 core schema, not PyYAML's YAML 1.1 rules: only
+  ``true``/``false`` are booleans (``yes``, ``no``, ``on`` and ``off`` stay text, which a
+  boolean field then refuses), ``1:20`` is text rather than sexagesimal 80, ``1_000`` is text;
+- explicit tags refused, every one of them (``!!python/object/apply:...``, ``!!str``,
+  ``!custom``, ``!``): a manifest is data, and a tag it relies on would be silently dropped.
 
 Timestamps stay strings (the manifest language wants RFC3339 text); ``<<`` merge keys work.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import (
     AliasEvent,
     DocumentStartEvent,
@@ -33,8 +38,6 @@ from yaml.events import (
     SequenceStartEvent,
     StreamEndEvent,
 )
-from yaml.nodes import ScalarNode
-from yaml.resolver import Resolver
 
 from reconciler.errors import ManifestIssue
 
@@ -47,8 +50,43 @@ FieldPath = tuple[str | int, ...]
 _Loader: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 _TAG = "tag:yaml.org,2002:"
 _MERGE_KEY = "<<"
+# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_CORE_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_CORE_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
+_CORE_BOOL["FALSE"] = False
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_OCTAL = re.compile(r"0o[0-7]+")
+_CORE_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_CORE_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_CORE_NAN = frozenset({".nan", ".NaN", ".NAN"})
 # First characters with which a plain scalar may resolve to something other than a string.
-_RESOLVABLE = frozenset(key[0] for key in Resolver.yaml_implicit_resolvers if key)
+_RESOLVABLE = frozenset("~nNtTfF0123456789+-.")
+
+
+def resolve_core_scalar(text: str) -> Any:
+    """A plain (unquoted, untagged) scalar's value under the YAML 1.2 core schema."""
+    if not text:
+        return None
+    if text[0] not in _RESOLVABLE:
+        return text
+    if text in _CORE_NULL:
+        return None
+    if text in _CORE_BOOL:
+        return _CORE_BOOL[text]
+    if _CORE_INT.fullmatch(text):
+        return int(text)
+    if _CORE_OCTAL.fullmatch(text):
+        return int(text[2:], 8)
+    if _CORE_HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _CORE_FLOAT.fullmatch(text):
+        return float(text)
+    if _CORE_INF.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if text in _CORE_NAN:
+        return float("nan")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +232,6 @@ class _Composer:
         self.documents = 0
         self.written = 0
         self.expanded_by_aliases = 0
-        self.resolver = Resolver()
-        self.constructor = SafeConstructor()
 
     def feed(self, event: Event) -> None:
         kind = type(event)
@@ -226,6 +262,8 @@ class _Composer:
             if len(self.stack) >= MAX_DEPTH:
                 self._abort(position, f"nesting is deeper than {MAX_DEPTH} levels")
             path = self._child_path(position)
+            if event.tag is not None:
+                self._tag_issue(path, position, event.tag)
             self.stack.append(
                 _Frame(path, event.anchor, is_mapping=isinstance(event, MappingStartEvent))
             )
@@ -257,6 +295,8 @@ class _Composer:
         key = _MERGE_KEY if plain and event.value == _MERGE_KEY else str(event.value)
         if key != _MERGE_KEY:
             self.positions.setdefault((*frame.path, key), position)
+        if event.tag is not None:
+            self._tag_issue((*frame.path, key), position, event.tag)
         frame.pending_key = key
         frame.pending_position = position
 
@@ -312,28 +352,19 @@ class _Composer:
     # - scalars, anchors and aliases
 
     def _scalar(self, event: ScalarEvent, position: Position) -> Any:
-        tag = event.tag
-        if tag is None or tag == "!":
-            value = event.value
-            if not event.implicit[0] or tag == "!" or (value and value[0] not in _RESOLVABLE):
-                return value
-            tag = self.resolver.resolve(ScalarNode, event.value, (True, False))
-        if tag == _TAG + "str":
+        if event.tag is not None:
+            self._issue(position, _tag_message(event.tag))
             return event.value
-        if tag == _TAG + "null":
-            return None
-        if tag == _TAG + "timestamp":
+        if not event.implicit[0]:  # quoted, or a block scalar: always text
             return event.value
-        if tag in (_TAG + "int", _TAG + "float", _TAG + "bool"):
-            node = ScalarNode(tag, event.value)
-            try:
-                return self.constructor.construct_object(node, deep=True)
-            except (ConstructorError, ValueError):
-                self._issue(position, f"'{event.value}' is not a valid {tag[len(_TAG) :]}")
-                return event.value
-        short = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
-        self._issue(position, f"unsupported YAML tag '{short}'")
-        return event.value
+        return resolve_core_scalar(event.value)
+
+    def _tag_issue(self, path: FieldPath, position: Position, tag: str) -> None:
+        self.issues.append(
+            ManifestIssue(
+                self.display, position.line, position.column, render_path(path), _tag_message(tag)
+            )
+        )
 
     def _remember(self, anchor: str | None, built: _Built) -> None:
         if anchor is not None:
@@ -358,6 +389,14 @@ class _Composer:
 
     def _abort(self, position: Position, message: str) -> NoReturn:
         raise _Abort(ManifestIssue(self.display, position.line, position.column, "", message))
+
+
+def _tag_message(tag: str) -> str:
+    short = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+    return (
+        f"explicit YAML tags are not allowed ('{short}'): a manifest is plain data; "
+        "quote the value to make it text"
+    )
 
 
 def _yaml_issue(exc: yaml.YAMLError, display: str, text: str) -> ManifestIssue:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -70,7 +71,15 @@ def _bool_input(value: Any) -> Any:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
+    if isinstance(value, str) and value.strip().lower() in _YAML11_BOOLEANS:
+        raise ValueError(
+            f"expected true or false, not '{value}' (YAML 1.1's yes/no/on/off are not "
+            "booleans in a manifest)"
+        )
     raise ValueError("expected true or false")
+
+
+_YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
 def _dollars_input(value: Any) -> Any:
@@ -361,6 +370,20 @@ def ignorable_fields() -> frozenset[str]:
 _IGNORABLE = ignorable_fields()
 
 
+def _known_field(path: str) -> str:
+    """One ``ignore_changes`` entry; checked per item, so every bad entry is reported."""
+    from difflib import get_close_matches
+
+    if path not in _IGNORABLE:
+        close = get_close_matches(path, sorted(_IGNORABLE), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"'{path}' is not a field of an instance{hint}")
+    return path
+
+
+IgnorableField = Annotated[str, AfterValidator(_known_field)]
+
+
 class Lifecycle(ManifestModel):
     """Reconciler-only rules for how an instance may change."""
 
@@ -368,22 +391,10 @@ class Lifecycle(ManifestModel):
     create_before_destroy: Bool = Field(
         default=False, description="On replace, create the new instance before deleting the old"
     )
-    ignore_changes: list[str] = Field(
+    ignore_changes: list[IgnorableField] = Field(
         default_factory=list,
         description="Spec fields whose drift is ignored, e.g. tags, auto_delete.spend_threshold",
     )
-
-    @field_validator("ignore_changes")
-    @classmethod
-    def _known_fields(cls, paths: list[str]) -> list[str]:
-        from difflib import get_close_matches
-
-        for path in paths:
-            if path not in _IGNORABLE:
-                close = get_close_matches(path, sorted(_IGNORABLE), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ValueError(f"'{path}' is not a field of an instance{hint}")
-        return paths
 
 
 # --- placement envelopes and budgets ----------------------------------------------------------

@@ -172,3 +172,70 @@ def test_always_secret_paths() -> None:
     assert not is_always_secret_path(("defaults", "registry_credentials", "username"))
     assert not is_always_secret_path(("instances", 0, "backend"))
     assert is_secret_path(("backend",))
+
+
+def test_variables_may_use_other_variables() -> None:
+    data, issues = interpolate(
+        "image: ${var.image}\ntags: ['${var.team}-${var.env}']\n",
+        variables={
+            "registry": "ghcr.io/acme",
+            "image": "${var.registry}/vllm:${var.version}",
+            "version": "v0.4.2",
+            "team": "ml",
+            "env": "${var.team}-prod",
+        },
+    )
+    assert issues == []
+    assert data == {"image": "ghcr.io/acme/vllm:v0.4.2", "tags": ["ml-ml-prod"]}
+
+
+@pytest.mark.parametrize(
+    ("variables", "cycle"),
+    [
+        ({"a": "x${var.a}"}, "a -> a"),
+        ({"a": "${var.b}", "b": "${var.a}"}, "a -> b -> a"),
+        ({"a": "${var.b}", "b": "${var.c}", "c": "-${var.b}"}, "b -> c -> b"),
+    ],
+)
+def test_variables_in_a_cycle_are_refused_and_no_dollar_brace_reaches_a_field(
+    variables: dict[str, str], cycle: str
+) -> None:
+    data, issues = interpolate("image: ${var.a}\n", variables=variables)
+    [issue] = issues
+    assert (issue.line, issue.field) == (1, "image")
+    assert f"variables refer to each other in a cycle: {cycle}" in issue.message
+    assert "in variable 'a': in variable" not in issue.message
+
+
+def test_a_resolved_value_never_carries_a_reference() -> None:
+    data, issues = interpolate(
+        "image: ${var.a}\nargs: ${var.b}\n", variables={"a": "${var.b}", "b": "plain"}
+    )
+    assert issues == [] and "${" not in repr(data)
+
+
+def test_an_env_value_through_a_variable_is_still_secret_only() -> None:
+    text = "envs: [{name: T, value: '${var.token}'}]\nargs: --t ${var.token}\n"
+    data, issues = interpolate(text, variables={"token": "${env:TOKEN}"}, environ={"TOKEN": "s3"})
+    assert data["envs"][0]["value"].get_secret_value() == "s3"
+    [issue] = issues
+    assert issue.field == "args" and "also when it comes through a variable" in issue.message
+    assert "s3" not in repr(data["args"])
+
+
+def test_a_variable_doubling_itself_cannot_exhaust_memory() -> None:
+    variables = {f"v{i}": f"${{var.v{i + 1}}}${{var.v{i + 1}}}" for i in range(30)}
+    variables["v30"] = "x" * 64
+    data, issues = interpolate("image: ${var.v0}\n", variables=variables)
+    [issue] = issues
+    assert "the limit is 1,048,576" in issue.message
+    assert data == {"image": "${var.v0}"}
+
+
+def test_the_expanded_size_of_a_document_is_capped() -> None:
+    document, _ = parse_document("tags:\n" + "  - '${var.big}'\n" * 40, "m.yaml")
+    interpolator = Interpolator({"big": "x" * 1_000_000}, {})
+    _, issues = interpolator.interpolate(document)
+    [issue] = issues
+    assert (issue.line, issue.field) == (1, "")
+    assert "beyond 16 MiB of text" in issue.message

@@ -194,3 +194,28 @@ def test_error_rendering_has_no_traceback_and_names_the_file(ws: Workspace) -> N
         "1 problem in the fleet manifests:\n  m.yaml:2:1: instances: expected a list"
     )
     assert caught.value.exit_code == 3
+
+
+def test_a_tiny_manifest_and_a_var_file_cannot_expand_into_a_huge_plan(ws: Workspace) -> None:
+    """1 KB of manifest, a 1 MB variable, 1000 replicas: 1 GB of plan before this cap."""
+    ws.write("vars.yaml", "big: " + "x" * 1_000_000 + "\n")
+    ws.write(
+        "m.yaml",
+        fleet_text("  - name: web\n    replicas: 1000\n    tags: ['${var.big}']\n"),
+    )
+    issue = ws.only_issue("m.yaml", var_files=["vars.yaml"])
+    assert (issue.file, issue.line, issue.field) == ("m.yaml", 8, "instances[0]")
+    assert "more than 64 MiB of instance data" in issue.message
+    assert "1000 replicas" in issue.message
+
+
+def test_a_variable_that_uses_another_one_reaches_the_spec(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: web\n    tags: ['${var.tag}']\n",
+            extra="variables:\n  team: ml\n  tag: '${var.team}-prod'\n",
+        ),
+    )
+    (fleet,) = ws.load("m.yaml")
+    assert fleet.instances[0].tags == ("ml-prod",)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
+import pytest
 from pydantic import SecretStr
 
+from reconciler.errors import ManifestError
+from reconciler.manifest import load_fleets
 from reconciler.manifest.resolve import ScriptFiles
 from reconciler.models.spec import Budget
 from tests.manifest.support import Workspace, fleet_text, one
@@ -182,14 +186,17 @@ def test_missing_script_file_in_defaults_is_located_in_defaults(ws: Workspace) -
 
 
 def test_script_files_are_read_once_and_limited(ws: Workspace) -> None:
-    path = ws.write("big.sh", "x" * 11)
+    root = ws.root.resolve()
+    ws.write("big.sh", "x" * 11)
     scripts = ScriptFiles(max_bytes=10)
-    assert scripts.read(path) == "is larger than the 0 KiB limit"
+    assert (
+        scripts.read(root, root, "big.sh") == "script file 'big.sh' is larger than the 0 KiB limit"
+    )
     small = ws.write("small.sh", "echo")
-    assert scripts.read(small) == b"echo"
+    assert scripts.read(root, root, "small.sh") == b"echo"
     small.unlink()
-    assert scripts.read(small) == b"echo"  # cached
-    assert scripts.read(ws.root) == "is a directory"
+    assert scripts.read(root, root, "small.sh") == b"echo"  # cached
+    assert scripts.read(root, root, ".") == "script file '.' is a directory"
 
 
 def test_registry_password_is_always_secret_and_envs_keep_their_kind(ws: Workspace) -> None:
@@ -259,3 +266,29 @@ def test_backend_stays_out_of_the_digest_and_budget_does_not(ws: Workspace) -> N
     with_budget = digest('budget: {max_hourly: "40.00"}\n')
     assert with_budget != plain
     assert digest('budget: {max_hourly: "41.00"}\n') != with_budget
+
+
+def test_an_auto_delete_date_in_the_past_is_refused(ws: Workspace) -> None:
+    """Shadeform would delete the new machine at once."""
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: a\n    auto_delete: {date_threshold: '2020-01-01T00:00:00Z'}\n"
+            "  - name: b\n    auto_delete: {date_threshold: '2999-01-01T00:00:00+02:00'}\n"
+            "  - name: c\n    alert: {date_threshold: '2020-01-01T00:00:00Z'}\n"
+        ),
+    )
+    issue = ws.only_issue("m.yaml")
+    assert (issue.line, issue.field) == (9, "instances[0].auto_delete.date_threshold")
+    assert "2020-01-01T00:00:00Z is in the past" in issue.message
+
+
+def test_the_past_is_measured_from_the_time_given(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text("  - name: a\n    auto_delete: {date_threshold: '2030-06-01T00:00:00Z'}\n"),
+    )
+    later = datetime(2031, 1, 1, tzinfo=UTC)
+    with pytest.raises(ManifestError):
+        load_fleets([ws.root / "m.yaml"], environ={}, now=later)
+    assert load_fleets([ws.root / "m.yaml"], environ={}, now=datetime(2029, 1, 1, tzinfo=UTC))

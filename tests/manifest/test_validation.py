@@ -43,7 +43,7 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_ones(ws: Workspace)
 
 
 def test_wrong_type_with_a_quoting_hint(ws: Workspace) -> None:
-    ws.write("m.yaml", fleet_text("  - name: web\n    region: no\n    os: 22.04\n"))
+    ws.write("m.yaml", fleet_text("  - name: web\n    region: false\n    os: 22.04\n"))
     issues = ws.issues("m.yaml")
     assert [(i.line, i.field) for i in issues] == [
         (9, "instances[0].region"),
@@ -51,6 +51,15 @@ def test_wrong_type_with_a_quoting_hint(ws: Workspace) -> None:
     ]
     assert "YAML read this as a boolean, so quote it" in issues[0].message
     assert "YAML read this as a number, so quote it" in issues[1].message
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "Off", "y"])
+def test_yaml_1_1_booleans_are_refused_in_boolean_fields(ws: Workspace, word: str) -> None:
+    """``shade_cloud: off`` used to mean false, "your own cloud account"; now it is refused."""
+    ws.write("m.yaml", fleet_text(f"  - name: web\n    shade_cloud: {word}\n"))
+    issue = ws.only_issue("m.yaml")
+    assert (issue.line, issue.field) == (9, "instances[0].shade_cloud")
+    assert f"expected true or false, not '{word}'" in issue.message
 
 
 def test_wrong_container_type(ws: Workspace) -> None:
@@ -278,8 +287,25 @@ def test_ignore_changes_must_name_spec_fields(ws: Workspace) -> None:
         ),
     )
     issue = ws.only_issue("m.yaml")
-    assert (issue.line, issue.field) == (10, "instances[0].lifecycle.ignore_changes")
+    assert (issue.line, issue.field) == (10, "instances[0].lifecycle.ignore_changes[1]")
     assert "did you mean 'auto_delete.spend_threshold'?" in issue.message
+
+
+def test_every_bad_ignore_changes_entry_is_reported(ws: Workspace) -> None:
+    ws.write(
+        "m.yaml",
+        fleet_text(
+            "  - name: a\n    lifecycle:\n      ignore_changes:\n"
+            "        - tagz\n        - tags\n        - imgae\n        - alert.spend_treshold\n"
+        ),
+    )
+    issues = ws.issues("m.yaml")
+    assert [(i.line, i.field) for i in issues] == [
+        (11, "instances[0].lifecycle.ignore_changes[0]"),
+        (13, "instances[0].lifecycle.ignore_changes[2]"),
+        (14, "instances[0].lifecycle.ignore_changes[3]"),
+    ]
+    assert "did you mean 'tags'?" in issues[0].message
 
 
 def test_bad_variable_names_and_values(ws: Workspace) -> None:
