@@ -27,11 +27,16 @@ exit code the CLI uses for it. Adapters translate their libraries' exceptions in
         └── AmbiguousCreateError        a create may or may not have happened
 
 With ``--detailed-exitcode`` every error exits 1, because 2 means "changes present".
+
+No error ever shows a secret: messages are scrubbed with :mod:`reconciler.redaction` when the
+error is made and again when it is shown (a secret may be registered in between).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from reconciler.redaction import scrub
 
 
 class ReconcilerError(Exception):
@@ -40,11 +45,12 @@ class ReconcilerError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
 
     def __str__(self) -> str:
-        return self.message
+        return scrub(self.message)
 
 
 class UsageError(ReconcilerError):
@@ -130,7 +136,7 @@ class ApiError(ReconcilerError):
         self.status = status
         self.method = method
         self.endpoint = endpoint
-        self.api_message = api_message
+        self.api_message = scrub(api_message) if api_message else api_message
         parts = [message]
         if method and endpoint:
             parts.append(f"({method} {endpoint}" + (f" -> {status})" if status else ")"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -10,6 +11,10 @@ from typing import Any
 import click
 
 from reconciler.errors import ReconcilerError
+from reconciler.redaction import SECRETS, ScrubbingFilter, ScrubbingStream, scrub
+
+# Environment values that are secrets whether or not a manifest uses them.
+SECRET_ENVIRONMENT = ("SHADEFORM_API_KEY", "PGPASSWORD")
 
 
 @dataclass
@@ -57,6 +62,50 @@ class ReconcilerGroup(click.Group):
 def cli(ctx: click.Context, no_color: bool) -> None:
     """Declarative reconciler for GPU fleets on Shadeform."""
     ctx.obj = AppContext(no_color=no_color or bool(os.environ.get("NO_COLOR")))
+    guard_output(ctx)
+
+
+def register_backend_secrets(url: str | None) -> None:
+    """Remember the password(s) of a backend URL (any spelling) as secrets of this run."""
+    if not url:
+        return
+    from reconciler.state import PostgresBackend, parse_backend_url
+
+    try:
+        backend = parse_backend_url(url)
+    except ReconcilerError:
+        return  # reported where it is used; its message is redacted
+    if isinstance(backend, PostgresBackend):
+        SECRETS.add_all(backend.secrets)
+
+
+def guard_output(ctx: click.Context) -> None:
+    """Scrub every secret this run knows from everything it prints or logs, at one place
+    (:mod:`reconciler.redaction`): standard output and error are wrapped for the command's
+    lifetime, and log records are filtered."""
+    SECRETS.add_all(os.environ.get(name) for name in SECRET_ENVIRONMENT)
+    register_backend_secrets(os.environ.get("RECONCILER_BACKEND"))
+    if isinstance(sys.stdout, ScrubbingStream):
+        return
+    original = sys.stdout, sys.stderr
+    sys.stdout = ScrubbingStream(original[0])
+    sys.stderr = ScrubbingStream(original[1])
+    log_filter = ScrubbingFilter()
+    root = logging.getLogger()
+    root.addFilter(log_filter)
+    for handler in root.handlers:
+        handler.addFilter(log_filter)
+
+    def restore() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, ScrubbingStream):
+                stream.flush()
+        sys.stdout, sys.stderr = original
+        root.removeFilter(log_filter)
+        for handler in root.handlers:
+            handler.removeFilter(log_filter)
+
+    ctx.call_on_close(restore)
 
 
 def _register_commands() -> None:
@@ -70,6 +119,6 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="reconciler", standalone_mode=True)
     except SystemExit:
         raise
-    except Exception as exc:  # last resort: never a traceback
-        click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
+    except Exception as exc:  # last resort: never a traceback, never a secret
+        click.echo(scrub(f"Internal error: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(70)

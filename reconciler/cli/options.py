@@ -98,7 +98,10 @@ def chosen_backend(ctx: click.Context | None = None) -> str | None:
 
 
 def _remember_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from reconciler.cli.app import register_backend_secrets
+
     ctx.meta[_BACKEND_KEY] = value.strip() if value and value.strip() else None
+    register_backend_secrets(ctx.meta[_BACKEND_KEY])
 
 
 def state_dir_option(command: F) -> F:

@@ -12,9 +12,10 @@ Commands that load manifests reuse these::
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypedDict, TypeVar, Unpack
 
@@ -25,6 +26,7 @@ from reconciler.errors import UsageError
 from reconciler.manifest import load_fleets
 from reconciler.models.manifest import VARIABLE_NAME_PATTERN, manifest_json_schema
 from reconciler.models.spec import Fleet, InstanceSpec
+from reconciler.redaction import SECRETS
 
 DEFAULT_MANIFEST_PATHS = (Path("specs"),)
 _GPU_PREFIX = re.compile(r"^(\d+)x")
@@ -84,9 +86,60 @@ def load_from_cli(
     vars: Sequence[str] = (),  # noqa: A002 - named after the --var option
     var_files: Sequence[Path] = (),
 ) -> list[Fleet]:
-    """Load fleets the way every command does: default ``specs/``, os.environ, cwd."""
+    """Load fleets the way every command does: default ``specs/``, os.environ, cwd.
+
+    Every secret the manifests hold (``${env:...}`` values, registry credentials, backend
+    URLs and their passwords) is registered with :mod:`reconciler.redaction`, so no message
+    of this run can show it."""
+    from reconciler.cli.app import register_backend_secrets
+
     chosen = list(paths) or list(DEFAULT_MANIFEST_PATHS)
-    return load_fleets(chosen, variables=parse_var_assignments(vars), var_files=var_files)
+    environ = _RecordingEnviron(os.environ)
+    try:
+        fleets = load_fleets(
+            chosen, variables=parse_var_assignments(vars), var_files=var_files, environ=environ
+        )
+    finally:
+        # Every environment value a manifest read is a secret (it may only fill secret
+        # fields); a ${env:NAME:-default}'s default is manifest text, not a secret.
+        SECRETS.add_all(environ.read_values())
+    for fleet in fleets:
+        for instance in fleet.instances:
+            launch = instance.launch_configuration
+            docker = launch.docker_configuration if launch else None
+            credentials = docker.registry_credentials if docker else None
+            if credentials is not None:
+                SECRETS.add(credentials.password)
+        if fleet.backend is not None:
+            register_backend_secrets(fleet.backend.get_secret_value())
+    return fleets
+
+
+class _RecordingEnviron(Mapping[str, str]):
+    """``os.environ`` as the loader sees it, remembering which values were read."""
+
+    def __init__(self, inner: Mapping[str, str]) -> None:
+        self._inner = inner
+        self._read: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        value = self._inner[key]
+        self._read.add(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._inner:
+            return self[key]
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def read_values(self) -> list[str]:
+        return [self._inner[key] for key in sorted(self._read) if key in self._inner]
 
 
 def gpu_count(shade_instance_type: str) -> int:
