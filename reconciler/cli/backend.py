@@ -13,7 +13,7 @@ import click
 
 from reconciler.cli.app import cli
 from reconciler.cli.options import chosen_backend, state_dir_option
-from reconciler.state import FileBackend, parse_backend_url
+from reconciler.state import FileBackend, open_postgres, parse_backend_url
 
 
 @cli.group("backend")
@@ -37,9 +37,7 @@ def init_command(state_dir: Path) -> None:
             "(created on first use). Pass --backend postgresql://... to set up a database."
         )
         return
-    from reconciler.state.postgres import PostgresStateStore  # the optional driver
-
-    store = PostgresStateStore(backend)
+    store = open_postgres(backend)  # the optional driver; an install hint when it is missing
     try:
         done = store.migrate_schema()
     finally:

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,30 @@ class Duration(click.ParamType):
 
 
 DURATION = Duration()
+
+
+class Seconds(click.ParamType):
+    """A finite, non-negative number of seconds: ``60``, ``0.5``, or a duration (``2m``)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                return parse_duration(text)
+            except ValueError:
+                self.fail(f"{value!r} is not a number of seconds (e.g. 60, 0.5 or 2m).", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a usable number of seconds: give 0 or more.", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
 
 
 def backend_option(command: F) -> F:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from reconciler.cli.app import AppContext, cli, pass_app
+from reconciler.cli.options import SECONDS
 from reconciler.cli.session import (
     ApiTarget,
     FleetStores,
@@ -44,7 +45,7 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options every planning command shares (plan, apply, destroy)."""
     command = click.option(
         "--intent-grace",
-        type=float,
+        type=SECONDS,
         default=60.0,
         show_default=True,
         metavar="SECONDS",

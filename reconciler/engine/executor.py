@@ -136,17 +136,22 @@ class Executor:
         report = ApplyReport()
         semaphore = asyncio.Semaphore(max(1, self.options.parallelism))
         pending: list[_Pending] = []
+        for fleet_plan in plan.fleets:
+            await self._release_intents(recorders[fleet_plan.fleet], fleet_plan)
+            report.blocked.extend(f"{b.address}: {b.message}" for b in fleet_plan.blocked)
         tasks = []
         for fleet_plan in plan.fleets:
             recorder = recorders[fleet_plan.fleet]
             specs = {s.address: s for s in fleets[fleet_plan.fleet].instances}
-            await self._release_intents(recorder, fleet_plan)
-            report.blocked.extend(f"{b.address}: {b.message}" for b in fleet_plan.blocked)
             for change in fleet_plan.changes:
                 if change.action is Action.NOOP and not change.adopt:
                     continue
                 tasks.append(
-                    self._run(semaphore, fleet_plan.fleet, change, specs, recorder, report, pending)
+                    asyncio.create_task(
+                        self._run(
+                            semaphore, fleet_plan.fleet, change, specs, recorder, report, pending
+                        )
+                    )
                 )
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for outcome in results:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from difflib import get_close_matches
 
 from reconciler.api import ShadeformClient
 from reconciler.engine.catalog import fetch_catalog
-from reconciler.engine.planner import PlanOptions, plan_fleet
+from reconciler.engine.planner import PlanOptions, address_selected, plan_fleet
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
-from reconciler.errors import StalePlanError
+from reconciler.errors import StalePlanError, UsageError
+from reconciler.models.live import LiveSnapshot
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
@@ -26,9 +29,20 @@ async def refresh_and_plan(
     refresh_options: RefreshOptions = RefreshOptions(),
 ) -> Plan:
     """Refresh every fleet (one list call in all), read the catalog once, plan each purely."""
-    snapshots, catalog = await asyncio.gather(
-        refresh_fleets(client, states, now=now, options=refresh_options), fetch_catalog(client)
+    refreshing = asyncio.create_task(
+        refresh_fleets(client, states, now=now, options=refresh_options)
     )
+    cataloguing = asyncio.create_task(fetch_catalog(client))
+    try:
+        snapshots, catalog = await asyncio.gather(refreshing, cataloguing)
+    except BaseException:
+        # One failed: stop the other and wait for it, so nothing is left running (or
+        # unawaited) when the error reaches the user.
+        for task in (refreshing, cataloguing):
+            task.cancel()
+        await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
+        raise
+    check_selectors(options, fleets, states, snapshots)
     fleet_plans = tuple(
         plan_fleet(fleet, states[fleet.name], snapshots[fleet.name], options, catalog)
         for fleet in fleets
@@ -40,6 +54,44 @@ async def refresh_and_plan(
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
     return plan
+
+
+def check_selectors(
+    options: PlanOptions,
+    fleets: Sequence[Fleet],
+    states: Mapping[str, FleetState],
+    snapshots: Mapping[str, LiveSnapshot],
+) -> None:
+    """Refuse a ``--target``/``--replace`` that names nothing: a typo must not plan nothing
+    and exit 0. Known are the fleets, their declared addresses (and replica groups), the
+    addresses in their states and those live instances carry."""
+    selectors = [("--target", t) for t in options.targets]
+    selectors += [("--replace", r) for r in options.replace]
+    if not selectors:
+        return
+    names = {fleet.name for fleet in fleets}
+    addresses: set[str] = set()
+    for fleet in fleets:
+        addresses.update(spec.address for spec in fleet.instances)
+        state = states.get(fleet.name)
+        if state is not None:
+            addresses.update(state.instances)
+        live = snapshots.get(fleet.name)
+        if live is not None:
+            addresses.update(o.address for o in live.orphans if o.address)
+    problems = []
+    for flag, selector in selectors:
+        if selector in names or any(address_selected(a, (selector,)) for a in addresses):
+            continue
+        groups = {re.sub(r"-\d+$", "", a) for a in addresses}
+        close = get_close_matches(selector, sorted(names | addresses | groups), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(f"{flag} {selector} names no fleet or address in the manifests{hint}")
+    if problems:
+        raise UsageError(
+            "; ".join(problems) + ". Addresses are FLEET/NAME (`reconciler state list` shows "
+            "those in the state)."
+        )
 
 
 def check_plan_fresh(

@@ -19,6 +19,7 @@ subclass ``LockError``; a URL this reconciler cannot use is a ``UsageError``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
 from reconciler.state.backend_url import (
@@ -31,6 +32,9 @@ from reconciler.state.backend_url import (
 from reconciler.state.file import FileStateStore
 from reconciler.state.memory import MemoryStateStore
 from reconciler.state.store import StateStore, check_fleet_name, new_state
+
+if TYPE_CHECKING:
+    from reconciler.state.postgres import PostgresStateStore
 
 
 def open_store(state_dir: Path) -> StateStore:
@@ -48,6 +52,12 @@ def open_backend(url: str | Backend, *, base_dir: Path | None = None) -> StateSt
     backend = parse_backend_url(url, base_dir=base_dir) if isinstance(url, str) else url
     if isinstance(backend, FileBackend):
         return FileStateStore(backend.directory)
+    return open_postgres(backend)
+
+
+def open_postgres(backend: PostgresBackend) -> PostgresStateStore:
+    """The PostgreSQL store for ``backend``; :class:`UsageError` with the install command
+    when the optional driver (psycopg) is missing."""
     try:
         from reconciler.state.postgres import PostgresStateStore
     except ImportError as exc:  # the optional driver is missing
@@ -67,6 +77,7 @@ __all__ = [
     "check_fleet_name",
     "new_state",
     "open_backend",
+    "open_postgres",
     "PostgresBackend",
     "open_store",
     "parse_backend_url",

@@ -83,6 +83,7 @@ def parse_backend_url(url: str, *, base_dir: Path | None = None) -> Backend:
         raise UsageError("The state backend URL is empty: give a directory or postgresql://...")
     scheme_match = _SCHEME.match(text)
     if scheme_match is None:
+        _refuse_url_lookalike(text)
         return FileBackend(_local_path(text, base_dir))
     scheme = scheme_match.group(1).lower()
     if scheme == "file":
@@ -98,6 +99,41 @@ def parse_backend_url(url: str, *, base_dir: Path | None = None) -> Backend:
         f"{redact_urls(text)} is not a state backend this reconciler knows: use a directory "
         "(or file://DIR) for local state files, or postgresql://USER@HOST/DATABASE."
     )
+
+
+_NEAR_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_KNOWN_SCHEMES = ("file", *POSTGRES_SCHEMES, "pg")
+_DSN_PAIR = re.compile(r"(^|\s)[A-Za-z_]+\s*=")
+
+
+def _refuse_url_lookalike(text: str) -> None:
+    """A plain path must look like one: refuse what is a mistyped URL or a libpq DSN, which
+    would otherwise silently become a local folder (one named after the password). The value
+    is never quoted: without a proper URL shape its password cannot be told apart."""
+    hint = "write postgresql://USER@HOST:5432/DATABASE, file://DIR, or a plain directory"
+    near = _NEAR_SCHEME.match(text)
+    lowered = text.lower()
+    if near is not None:
+        raise UsageError(
+            f"The state backend looks like a URL without '//' after '{near.group(1)}:' "
+            f"(the value is not shown: it may hold a password); {hint}."
+        )
+    if any(lowered.startswith(scheme + "/") for scheme in _KNOWN_SCHEMES):
+        scheme = lowered.split("/", 1)[0]
+        raise UsageError(
+            f"The state backend looks like a URL missing the ':' after '{scheme}' (the value is "
+            f"not shown: it may hold a password); {hint}."
+        )
+    if _DSN_PAIR.search(text):
+        raise UsageError(
+            "The state backend looks like a libpq connection string (key=value pairs), which "
+            f"is not accepted; {hint} (put the password in PGPASSWORD or ~/.pgpass)."
+        )
+    if "@" in text:
+        raise UsageError(
+            "The state backend has an '@', as in user@host, but no scheme (the value is not "
+            f"shown: it may hold a password); {hint}."
+        )
 
 
 def redact_urls(text: str) -> str:

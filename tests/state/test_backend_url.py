@@ -78,6 +78,13 @@ def test_scrub_removes_the_password_in_every_spelling() -> None:
         ("postgresql://db/x?schema=Bad-Name", "not a usable schema name"),
         (f"postgresql://u:{SECRET}@db/x?lease_ttl=0.1", "not a lease time"),
         ("postgresql://db/x?lease_ttl=soon", "not a lease time"),
+        # Not URLs and not plain paths: each used to become a local folder, one named after
+        # the password.
+        (f"postgresql//u:{SECRET}@h/db", "missing the ':' after 'postgresql'"),
+        (f"postgres:u:{SECRET}@h/db", "without '//' after 'postgres:'"),
+        (f"host=db dbname=fleets password={SECRET}", "libpq connection string"),
+        (f"ci:{SECRET}@db/fleets", "without '//' after 'ci:'"),
+        (f"ci@db/{SECRET}", "has an '@'"),
     ],
 )
 def test_bad_urls_are_usage_errors_without_the_password(url: str, message: str) -> None:
