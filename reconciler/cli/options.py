@@ -29,6 +29,7 @@ DEFAULT_STATE_DIR = "state"
 STATE_DIR_ENV = "RECONCILER_STATE_DIR"
 BACKEND_ENV = "RECONCILER_BACKEND"
 _BACKEND_KEY = "reconciler.backend"
+_NEW_STATE_KEY = "reconciler.new_state"
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
@@ -129,10 +130,31 @@ def _remember_backend(ctx: click.Context, param: click.Parameter, value: str | N
     register_backend_secrets(ctx.meta[_BACKEND_KEY])
 
 
+def new_state_option(command: F) -> F:
+    """Add ``--new-state`` (read back with :func:`new_state_chosen`)."""
+    return click.option(
+        "--new-state",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_new_state,
+        help="Start a new state for a fleet whose state file is gone although its .backup "
+        "is there (normally refused; the old backup is kept aside).",
+    )(command)
+
+
+def new_state_chosen(ctx: click.Context | None = None) -> bool:
+    context = ctx or click.get_current_context(silent=True)
+    return bool(context and context.meta.get(_NEW_STATE_KEY))
+
+
+def _remember_new_state(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[_NEW_STATE_KEY] = bool(value)
+
+
 def state_dir_option(command: F) -> F:
-    """Add ``--state-dir DIR`` (kwarg ``state_dir: Path``; env ``RECONCILER_STATE_DIR``) and
-    ``--backend URL`` (see :func:`backend_option`)."""
-    command = backend_option(command)
+    """Add ``--state-dir DIR`` (kwarg ``state_dir: Path``; env ``RECONCILER_STATE_DIR``),
+    ``--backend URL`` (see :func:`backend_option`) and ``--new-state``."""
+    command = new_state_option(backend_option(command))
     return click.option(
         "--state-dir",
         type=click.Path(file_okay=False, path_type=Path),

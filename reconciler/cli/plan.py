@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -159,11 +160,19 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
 
 
 def write_plan_file(plan: Plan, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as stream:
-        render_plan_json(plan, stream)
-    tmp.replace(out)
+    """Write the saved plan atomically, mode 0600 whatever the umask (it names the fleet's
+    instances and their settings; secrets appear only as fingerprints)."""
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            render_plan_json(plan, stream)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def render(plan: Plan, *, as_json: bool, as_markdown: bool, color: bool) -> None:

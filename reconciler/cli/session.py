@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.api import ApiSettings, ShadeformClient
-from reconciler.cli.options import chosen_backend, state_options
+from reconciler.cli.options import chosen_backend, new_state_chosen, state_options
 from reconciler.errors import UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
@@ -91,7 +91,7 @@ def api_target(*, sandbox: bool, state_dir: Path) -> Iterator[ApiTarget]:
         return
     from reconciler.emulator import SANDBOX_API_KEY, SANDBOX_VOLUMES, Emulator, EmulatorConfig
 
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     boot = float(os.environ.get(SANDBOX_BOOT_SECONDS_ENV, "2"))
     emulator = Emulator(
         EmulatorConfig(
@@ -126,7 +126,7 @@ class FleetStores:
         for fleet in fleets:
             chosen = fleet_backend(fleet, override=override, state_dir=state_dir)
             if chosen not in opened:
-                opened[chosen] = open_backend(chosen)
+                opened[chosen] = open_backend(chosen, new_state=new_state_chosen())
             stores[fleet.name] = opened[chosen]
         return cls(default_dir=state_dir, stores=stores)
 
@@ -148,7 +148,10 @@ def store_for_command(state_dir: Path, *, backend: str | None = None) -> StateSt
     """The store of a command that loads no manifests: ``--backend`` (or the environment),
     else ``--state-dir``."""
     chosen = backend if backend is not None else chosen_backend()
-    return open_backend(chosen) if chosen else open_backend(FileBackend(state_dir))
+    new_state = new_state_chosen()
+    if chosen:
+        return open_backend(chosen, new_state=new_state)
+    return open_backend(FileBackend(state_dir), new_state=new_state)
 
 
 def backend_location(state_dir: Path, *, backend: str | None = None) -> str:

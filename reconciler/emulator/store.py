@@ -147,7 +147,7 @@ class FileStore:
     def _compact(self) -> None:
         self.close()
         body = {"format": FORMAT, "version": FORMAT_VERSION, "tables": self._tables}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             with _private_file(temp, os.O_TRUNC) as handle:

@@ -82,16 +82,34 @@ class StateRecorder:
 
     def _loud_error(self, draft: FleetState, exc: Exception) -> StateError:
         try:
-            where = (
-                "An emergency copy of everything learned so far is at "
-                f"{self.store.write_emergency_copy(draft)}."
-            )
+            copy = self.store.write_emergency_copy(draft)
         except Exception as copy_exc:  # noqa: BLE001 - report both failures
-            where = f"The emergency copy failed too ({copy_exc})."
+            where = f"The emergency copy failed too ({_sentence(copy_exc)})."
+            restore = "Record what is listed above by hand before running the reconciler again"
+        else:
+            where = f"An emergency copy of everything learned so far is at {copy}."
+            restore = "Restore it as the fleet's state before running the reconciler again"
+        stored_ids = {r.instance_id for r in self.state.instances.values()}
+        created = sorted({r.instance_id for r in draft.instances.values()} - stored_ids)
+        # A create is sent only once its intent is on disk, so intents lost here were never
+        # sent; what can be duplicated is an instance created whose record was not saved.
+        if created:
+            stake = (
+                f"{restore}, or the instances this run created ({', '.join(created)}) may be "
+                "created twice."
+            )
+        else:
+            stake = (
+                f"{restore}, or the next run starts from the last saved version (this write "
+                "recorded no new instance, so nothing can be created twice)."
+            )
         error = StateError(
-            f"COULD NOT SAVE THE STATE of fleet {draft.fleet}: {exc}. {where} "
-            "Restore it as the fleet's state before running the reconciler again, "
-            "or instances created by this run may be created twice."
+            f"COULD NOT SAVE THE STATE of fleet {draft.fleet}: {_sentence(exc)}. {where} {stake}"
         )
         error.__cause__ = exc
         return error
+
+
+def _sentence(exc: Exception) -> str:
+    """An exception's text without its closing period (it is embedded in a sentence)."""
+    return str(exc).strip().rstrip(".")

@@ -42,16 +42,19 @@ def open_store(state_dir: Path) -> StateStore:
     return FileStateStore(state_dir)
 
 
-def open_backend(url: str | Backend, *, base_dir: Path | None = None) -> StateStore:
+def open_backend(
+    url: str | Backend, *, base_dir: Path | None = None, new_state: bool = False
+) -> StateStore:
     """The store ``url`` names: a directory or ``file://DIR`` (files), or ``postgresql://...``.
 
     Relative directories are taken from ``base_dir`` when given (a manifest's folder).
+    ``new_state`` lets the file backend start a new state where only a backup is left.
     Raises :class:`UsageError` for anything else, with the URL's password redacted.
     Opening connects to nothing; the first operation does.
     """
     backend = parse_backend_url(url, base_dir=base_dir) if isinstance(url, str) else url
     if isinstance(backend, FileBackend):
-        return FileStateStore(backend.directory)
+        return FileStateStore(backend.directory, new_state_despite_backup=new_state)
     return open_postgres(backend)
 
 

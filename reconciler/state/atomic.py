@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -40,29 +41,56 @@ def remove_temp_files(path: Path) -> int:
     return removed
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Create ``path`` (must not exist) with mode 0600 and ``data``, flushed to disk."""
+Writer = Callable[[int, memoryview], int]
+
+
+def write_new_file(path: Path, data: bytes, *, write: Writer = os.write) -> None:
+    """Create ``path`` (must not exist) with mode 0600 and ``data``, flushed to disk.
+
+    If writing fails part way (a full disk), the partial file is removed: a torn copy is
+    never left behind under ``path``. ``write`` is the byte writer (tests pass a failing one).
+    """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view) :]
+            view = view[write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+    os.close(fd)
 
 
-def write_unique_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
-    """Write ``<stem><suffix>`` in ``directory``, or ``<stem>-2<suffix>``... if taken."""
-    for attempt in range(1, 100):
-        path = directory / f"{stem}{'' if attempt == 1 else f'-{attempt}'}{suffix}"
-        try:
-            write_new_file(path, data)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f"too many files named {stem}*{suffix} in {directory}")
+def write_unique_file(
+    directory: Path, stem: str, suffix: str, data: bytes, *, write: Writer = os.write
+) -> Path:
+    """Write ``<stem><suffix>`` in ``directory``, or ``<stem>-2<suffix>``... if taken.
+
+    The content goes to a hidden temp file first and is linked under its name only once it
+    is complete and on disk, so the name never shows a partial copy."""
+    temp = directory / f".{stem}{suffix}.tmp-{secrets.token_hex(6)}"
+    write_new_file(temp, data, write=write)
+    try:
+        for attempt in range(1, 100):
+            path = directory / f"{stem}{'' if attempt == 1 else f'-{attempt}'}{suffix}"
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    continue
+                os.replace(temp, path)
+            fsync_dir(directory)
+            return path
+        raise FileExistsError(f"too many files named {stem}*{suffix} in {directory}")
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
 
 
 def fsync_dir(directory: Path) -> None:

@@ -9,6 +9,8 @@ Layout of the state directory::
     .<fleet>.json.tmp-*            a write in progress (a crash leaves it; the next writer
                                    removes it)
     <fleet>.emergency-<time>.json  copies saved when a write failed
+    <fleet>.json.backup.before-new-state-<time>
+                                   an old backup kept when --new-state began a new lineage
 
 Writes go through :func:`atomic.replace_with_backup`: a kill at any moment leaves the old or
 the new version. The store remembers the last version it read or wrote (keyed by the file's
@@ -25,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import tempfile
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import StateError
+from reconciler.errors import LockError, StateError
 from reconciler.models.state import FleetState, LockInfo
 from reconciler.state import atomic, locking
 from reconciler.state.codec import decode_state, encode_document, encode_state
@@ -48,6 +49,7 @@ STATE_SUFFIX = ".json"
 BACKUP_SUFFIX = ".json.backup"
 LOCK_SUFFIX = ".lock"
 EMERGENCY_MARK = ".emergency-"
+WRITE_LOCK_MIN_WAIT = 5.0
 
 Signature = tuple[int, int, int, int]
 
@@ -73,8 +75,10 @@ class FileStateStore:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         upgrades: Mapping[int, Upgrade] = UPGRADES,
         emergency_fallback_dir: Path | None = None,
+        new_state_despite_backup: bool = False,
     ) -> None:
         self.state_dir = state_dir
+        self.new_state_despite_backup = new_state_despite_backup
         self._environ = os.environ if environ is None else environ
         self._clock = clock
         self._sleep = sleep
@@ -82,6 +86,7 @@ class FileStateStore:
         self._upgrades = upgrades
         self._emergency_fallback_dir = emergency_fallback_dir
         self._held: dict[str, locking.HeldFileLock] = {}  # by lock id
+        self._lock_timeouts: dict[str, float] = {}  # fleet -> the --lock-timeout it was locked with
         self._snapshots: dict[str, _Snapshot] = {}  # by fleet
 
     def __repr__(self) -> str:
@@ -102,8 +107,41 @@ class FileStateStore:
     # -- states ------------------------------------------------------------------------
 
     def read(self, fleet: str) -> FleetState | None:
+        """The stored state, or ``None`` for a fleet that never had one.
+
+        A state file that is gone while its ``.backup`` is still there is not "never had
+        one": starting anew would forget every instance the state recorded and begin a new
+        lineage, so :class:`StateError` says how to restore it, unless the store was made
+        with ``new_state_despite_backup`` (``--new-state``).
+        """
         loaded = self._load(fleet)
-        return loaded[0] if loaded else None
+        if loaded:
+            return loaded[0]
+        backup = self.backup_path(fleet)
+        if backup.exists() and not self.new_state_despite_backup:
+            raise StateError(self._missing_state_message(fleet, backup))
+        return None
+
+    def _missing_state_message(self, fleet: str, backup: Path) -> str:
+        path = self.state_path(fleet)
+        try:
+            previous = decode_state(
+                backup.read_bytes(), fleet=fleet, where=str(backup), upgrades=self._upgrades
+            )
+            what = (
+                f" (lineage {previous.lineage}, serial {previous.serial}, "
+                f"{len(previous.instances)} instance(s))"
+            )
+        except (OSError, StateError):
+            what = ""
+        return (
+            f"The state file {path} is missing, but its backup {backup} is there{what}. "
+            "Starting anew would forget every instance it records and begin a new history. "
+            f"If the state was deleted by mistake, restore it: cp {backup} {path} (the "
+            "backup is the version before the last write; the next plan adopts anything "
+            "created since, by its ownership tags). To start a new state anyway, pass "
+            "--new-state (the old backup is kept beside it)."
+        )
 
     def write(self, state: FleetState) -> FleetState:
         fleet = state.fleet
@@ -114,6 +152,8 @@ class FileStateStore:
             if fleet not in self._snapshots:  # first write of this fleet by this store
                 atomic.remove_temp_files(path)
             stored = self._stored_snapshot(fleet)
+            if stored is None:
+                self._keep_orphaned_backup(fleet)
             check_write(
                 state,
                 stored_serial=stored.document["serial"] if stored else None,
@@ -129,11 +169,27 @@ class FileStateStore:
             except OSError as exc:
                 self._snapshots.pop(fleet, None)
                 raise StateError(
-                    f"Could not write the state file {path}: {exc.strerror or exc}. The "
-                    "previous state is intact."
+                    f"Could not write the state file {path}: {exc.strerror or exc}; the "
+                    "previous state is intact"
                 ) from exc
             self._snapshots[fleet] = _Snapshot(signature=signature, document=document)
         return state.model_copy(update={"serial": document["serial"]})
+
+    def _keep_orphaned_backup(self, fleet: str) -> None:
+        """A new state begins where an old backup lies (``--new-state``): move the backup
+        aside before the second write of the new lineage would replace it."""
+        backup = self.backup_path(fleet)
+        if not backup.exists():
+            return
+        stamp = self._now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = backup.with_name(f"{backup.name}.before-new-state-{stamp}")
+        try:
+            os.replace(backup, kept)
+        except OSError as exc:
+            raise StateError(
+                f"Could not keep the old backup {backup} aside before starting a new state: "
+                f"{exc.strerror or exc}; nothing was written"
+            ) from exc
 
     def write_emergency_copy(self, state: FleetState) -> Path:
         stamp = self._now().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -170,6 +226,7 @@ class FileStateStore:
             path, info, timeout=max(timeout, 0.0), clock=self._clock, sleep=self._sleep
         )
         self._held[info.id] = held
+        self._lock_timeouts[fleet] = max(timeout, 0.0)
         try:
             yield info
         finally:
@@ -228,14 +285,29 @@ class FileStateStore:
 
     @contextlib.contextmanager
     def _write_lock(self, fleet: str) -> Iterator[None]:
-        """Serialise the read-compare-replace of concurrent writers (held for an instant)."""
+        """Serialise the read-compare-replace of concurrent writers (held for an instant).
+
+        Waits at most the fleet lock's ``--lock-timeout`` (at least
+        ``WRITE_LOCK_MIN_WAIT`` seconds: writers hold it for milliseconds), never forever:
+        a stuck process holding it gets named as a :class:`LockError`."""
         path = self.state_dir / f".{fleet}{STATE_SUFFIX}.write-lock"
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise StateError(f"Cannot open {path}: {exc.strerror}.") from exc
+            raise StateError(f"Cannot open {path}: {exc.strerror}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            limit = max(self._lock_timeouts.get(fleet, 0.0), WRITE_LOCK_MIN_WAIT)
+            started = self._clock()
+            while not locking.try_flock(fd):
+                waited = self._clock() - started
+                if waited >= limit:
+                    raise LockError(
+                        f"Could not write fleet {fleet!r}'s state: another process has held "
+                        f"its write lock {path} for {waited:.0f}s (a write takes milliseconds, "
+                        "so that process is stuck). Nothing was written; find the process "
+                        f"with `fuser {path}` and stop it, or raise --lock-timeout."
+                    )
+                self._sleep(min(locking.POLL_INTERVAL, limit - waited))
             yield
         finally:
             os.close(fd)

@@ -67,13 +67,24 @@ def holder_is_gone(info: LockInfo) -> bool:
     return False
 
 
-def lock_refused(fleet: str, holder: LockInfo | None, *, waited: float) -> LockError:
-    """The error for a lock we could not take, naming the holder and whether it is stale."""
+def lock_refused(
+    fleet: str, holder: LockInfo | None, *, waited: float, unreadable_id: str | None = None
+) -> LockError:
+    """The error for a lock we could not take, naming the holder and whether it is stale.
+
+    ``unreadable_id`` is the id that breaks a lock whose holder record cannot be read."""
     waited_text = f" after waiting {waited:g}s" if waited > 0 else ""
     if holder is None:
+        breaking = (
+            f" If it stays locked, its record is damaged: once you are sure nothing else uses "
+            f"this state, run `reconciler force-unlock {fleet} {unreadable_id}`."
+            if unreadable_id
+            else ""
+        )
         return LockError(
-            f"The state of fleet {fleet!r} is locked by another process{waited_text} "
-            "(it has not recorded who it is yet). Try again shortly, or pass --lock-timeout."
+            f"The state of fleet {fleet!r} is locked by another process{waited_text}, which "
+            "has not recorded who it is (it may be starting right now). Try again shortly, or "
+            f"pass --lock-timeout.{breaking}"
         )
     message = f"The state of fleet {fleet!r} is locked{waited_text}: {holder.describe()}."
     if holder_is_gone(holder):

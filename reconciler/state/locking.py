@@ -88,7 +88,7 @@ def acquire(
     while True:
         fd = _open_lock_file(path)
         try:
-            flocked = _try_flock(fd)
+            flocked = try_flock(fd)
             current = _same_file(fd, path)
         except BaseException:
             os.close(fd)
@@ -101,7 +101,13 @@ def acquire(
             continue  # force-unlocked between our open and flock: try the new file at once
         waited = clock() - started
         if waited >= timeout:
-            raise lock_refused(info.fleet, read_holder(path), waited=timeout)
+            holder = read_holder(path)
+            raise lock_refused(
+                info.fleet,
+                holder,
+                waited=timeout,
+                unreadable_id=unreadable_lock_id(path) if holder is None else None,
+            )
         sleep(min(POLL_INTERVAL, timeout - waited))
 
 
@@ -121,12 +127,37 @@ def read_holder(path: Path) -> LockInfo | None:
         return None  # being written right now, or damaged: the flock is what counts
 
 
+UNREADABLE_PREFIX = "unreadable-"
+
+
+def unreadable_lock_id(path: Path) -> str | None:
+    """The id ``force-unlock`` takes for a lock whose holder record cannot be read (empty or
+    damaged): ``unreadable-<inode>``, so only the lock file that was seen can be broken."""
+    try:
+        return f"{UNREADABLE_PREFIX}{os.stat(path).st_ino}"
+    except OSError:
+        return None
+
+
 def force_unlock(path: Path, lock_id: str) -> None:
-    """Break the lock recorded with ``lock_id`` on ``path`` (see the module docstring)."""
-    holder = matching_holder(path.stem, lock_id, read_holder(path))
+    """Break the lock recorded with ``lock_id`` on ``path`` (see the module docstring).
+
+    A lock whose holder record is unreadable is broken with the id the refusal named,
+    ``unreadable-<inode>`` (see :func:`unreadable_lock_id`)."""
+    recorded = read_holder(path)
+    if recorded is None and lock_id.startswith(UNREADABLE_PREFIX):
+        if lock_id != unreadable_lock_id(path):
+            raise LockError(
+                f"Refusing to force-unlock fleet {path.stem!r}: {lock_id} does not name its "
+                "current lock file (it was replaced since); run the command again to see the "
+                "lock's id now."
+            )
+        holder: LockInfo | None = None
+    else:
+        holder = matching_holder(path.stem, lock_id, recorded)
     fd = _open_lock_file(path)
     try:
-        if _try_flock(fd):
+        if try_flock(fd):
             # Nobody holds it: clear the record a dead holder left behind.
             if read_holder(path) == holder:
                 os.ftruncate(fd, 0)
@@ -147,7 +178,7 @@ def _open_lock_file(path: Path) -> int:
         raise StateError(f"Cannot open the lock file {path}: {exc.strerror}.") from exc
 
 
-def _try_flock(fd: int) -> bool:
+def try_flock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
