@@ -232,6 +232,7 @@ def apply(
         parallelism=parallelism,
         intent_grace=intent_grace,
         options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
+        wait_for_pending=True,
     )
     _plan_and_apply(
         app,
@@ -322,6 +323,7 @@ def destroy(
         parallelism=parallelism,
         intent_grace=intent_grace,
         options=PlanOptions(targets=targets, destroy=True, allow_over_budget=allow_over_budget),
+        wait_for_pending=True,
     )
     _plan_and_apply(
         app,

@@ -27,7 +27,7 @@ from reconciler.cli.session import (
 from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.refresh import RefreshOptions
-from reconciler.engine.workflow import refresh_and_plan
+from reconciler.engine.workflow import refresh_and_plan, refresh_and_plan_settled
 from reconciler.errors import CapacityError, UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
@@ -38,6 +38,7 @@ from reconciler.views import (
     render_plan_json,
     render_plan_markdown,
 )
+from reconciler.views.apply_view import PendingWait
 
 DEFAULT_PATHS = ("specs",)
 
@@ -82,6 +83,11 @@ def color_enabled(app: AppContext) -> bool:
     return not app.no_color and sys.stdout.isatty()
 
 
+def in_ci() -> bool:
+    """``CI`` set to a true value (GitHub Actions, GitLab and most CI systems set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 @dataclass(frozen=True)
 class PlanRun:
     """How a command plans: where, against what, and with which options."""
@@ -93,6 +99,8 @@ class PlanRun:
     parallelism: int
     intent_grace: float
     options: PlanOptions
+    wait_for_pending: bool = False
+    """apply and destroy wait (bounded by the grace) for creates an earlier run left pending."""
 
 
 def prepare_plan_run(
@@ -106,6 +114,7 @@ def prepare_plan_run(
     parallelism: int,
     intent_grace: float,
     options: PlanOptions,
+    wait_for_pending: bool = False,
 ) -> tuple[list[Fleet], PlanRun]:
     """Load the manifests (default ``specs/``) and describe the planning run over them."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
@@ -118,6 +127,7 @@ def prepare_plan_run(
         parallelism=parallelism,
         intent_grace=intent_grace,
         options=options,
+        wait_for_pending=wait_for_pending,
     )
     return fleets, run
 
@@ -143,19 +153,35 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
         ) as states,
     ):
 
+        waiting = PendingWait(sys.stdout, interactive=sys.stdout.isatty() and not in_ci())
+
         async def make() -> Plan:
             async with target.client(parallelism=run.parallelism) as client:
-                plan = await refresh_and_plan(
+                refresh_options = RefreshOptions(intent_grace_seconds=run.intent_grace)
+                if not run.wait_for_pending:
+                    return await refresh_and_plan(
+                        client,
+                        fleets,
+                        states,
+                        now=datetime.now(UTC),
+                        options=run.options,
+                        refresh_options=refresh_options,
+                    )
+                return await refresh_and_plan_settled(
                     client,
                     fleets,
                     states,
-                    now=datetime.now(UTC),
+                    clock=lambda: datetime.now(UTC),
                     options=run.options,
-                    refresh_options=RefreshOptions(intent_grace_seconds=run.intent_grace),
+                    refresh_options=refresh_options,
+                    on_wait=waiting,
                 )
-                return plan
 
-        plan = asyncio.run(make()).model_copy(update={"paths": run.paths, "sandbox": run.sandbox})
+        try:
+            made = asyncio.run(make())
+        finally:
+            waiting.done()
+        plan = made.model_copy(update={"paths": run.paths, "sandbox": run.sandbox})
         yield PlannedSession(target, stores, states, plan)
 
 
@@ -250,8 +276,8 @@ def plan(
             err=as_json or as_markdown,
         )
     fail_without_capacity(result)
-    if detailed_exitcode and result.has_changes:
-        sys.exit(2)
+    if detailed_exitcode and not result.in_sync:
+        sys.exit(2)  # changes, or addresses blocked or waiting: the fleets do not match
 
 
 def read_plan_file(path: Path) -> Plan:

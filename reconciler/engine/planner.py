@@ -17,10 +17,17 @@ from reconciler.engine.diff import diff_specs
 from reconciler.engine.placement import PLACEMENT_KEYS, Envelope, envelope_for
 from reconciler.errors import PolicyError
 from reconciler.models.catalog import Catalog, dollars_to_cents
-from reconciler.models.live import Health, IntentResolution, LiveInstance, LiveSnapshot
+from reconciler.models.live import (
+    Health,
+    IntentResolution,
+    LiveInstance,
+    LiveSnapshot,
+    ResolvedIntent,
+)
 from reconciler.models.plan import (
     Action,
     Blocked,
+    BlockedKind,
     Change,
     FieldChange,
     FleetPlan,
@@ -52,6 +59,26 @@ def address_selected(address: str, selectors: Iterable[str]) -> bool:
         if re.fullmatch(re.escape(selector) + r"-\d+", address):
             return True
     return False
+
+
+def _pending_message(intent: ResolvedIntent) -> str:
+    """What a pending create is, when it resolves and how to resolve it sooner."""
+    recorded = f" at {intent.recorded_at}" if intent.recorded_at else ""
+    left = intent.seconds_left
+    grace = intent.grace_seconds
+    when = (
+        f"; it is released in {left:.0f}s, when --intent-grace ({grace:g}s) has passed since "
+        "it was recorded, and then created anew"
+        if left is not None and grace is not None
+        else "; it is released once --intent-grace has passed since it was recorded"
+    )
+    return (
+        f"a create was recorded{recorded} (intent {intent.intent_id}) and may have reached "
+        "Shadeform, but no instance carries its tag yet. It is adopted as soon as one appears"
+        f"{when}. `reconciler apply` waits for this by itself; `--intent-grace 0` releases it "
+        "now, but only do that if you are sure the create never reached Shadeform (else the "
+        "address is billed twice)"
+    )
 
 
 def _reason(code: ReasonCode, message: str) -> Reason:
@@ -130,18 +157,19 @@ class _FleetPlanner:
             if intent.resolution is IntentResolution.PENDING:
                 self.blocked[intent.address] = Blocked(
                     address=intent.address,
-                    message=(
-                        f"a create sent earlier (intent {intent.intent_id}) is not visible in "
-                        "Shadeform yet; it will be adopted or released on a later run"
-                    ),
+                    kind=BlockedKind.PENDING_CREATE,
+                    resolves_in_seconds=intent.seconds_left,
+                    message=_pending_message(intent),
                 )
             elif intent.resolution is IntentResolution.AMBIGUOUS:
                 ids = ", ".join(intent.instance_ids)
                 self.blocked[intent.address] = Blocked(
                     address=intent.address,
+                    kind=BlockedKind.AMBIGUOUS_CREATE,
                     message=(
                         f"more than one instance carries create intent {intent.intent_id} "
-                        f"({ids}); delete the extra ones by hand, then run again"
+                        f"({ids}), so Shadeform bills them all for one address; delete the "
+                        "extra ones by hand, then run again"
                     ),
                 )
         orphans_by_address: dict[str, list[LiveInstance]] = {}
@@ -438,6 +466,7 @@ class _FleetPlanner:
             self.no_capacity.append(
                 Blocked(
                     address=spec.address,
+                    kind=BlockedKind.NO_CAPACITY,
                     message=f"no capacity: no approved offer is available (approved: {tried}{unknown})",
                 )
             )

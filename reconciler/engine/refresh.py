@@ -103,11 +103,12 @@ def resolve_intents(
     resolved = []
     for intent in sorted(state.intents.values(), key=lambda i: i.intent_id):
         ids = tuple(sorted(by_intent.get(intent.intent_id, [])))
+        age = _age_seconds(intent.created_at, now)
         if len(ids) == 1:
             resolution = IntentResolution.FOUND
         elif len(ids) > 1:
             resolution = IntentResolution.AMBIGUOUS
-        elif _age_seconds(intent.created_at, now) >= grace_seconds:
+        elif age >= grace_seconds:
             resolution = IntentResolution.ABANDONED
         else:
             resolution = IntentResolution.PENDING
@@ -117,6 +118,9 @@ def resolve_intents(
                 address=intent.address,
                 resolution=resolution,
                 instance_ids=ids,
+                recorded_at=intent.created_at,
+                age_seconds=age,
+                grace_seconds=grace_seconds,
             )
         )
     return tuple(resolved)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from difflib import get_close_matches
 
@@ -14,7 +14,7 @@ from reconciler.engine.planner import PlanOptions, address_selected, plan_fleet
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
 from reconciler.errors import StalePlanError, UsageError
 from reconciler.models.live import LiveSnapshot
-from reconciler.models.plan import Plan
+from reconciler.models.plan import Blocked, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
 
@@ -54,6 +54,45 @@ async def refresh_and_plan(
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
     return plan
+
+
+PENDING_POLL_SECONDS = 3.0
+
+WaitReport = Callable[[tuple[Blocked, ...], float], None]
+"""Told, before each wait, the pending addresses and the seconds until the last is released."""
+
+
+async def refresh_and_plan_settled(
+    client: ShadeformClient,
+    fleets: Sequence[Fleet],
+    states: Mapping[str, FleetState],
+    *,
+    clock: Callable[[], datetime],
+    options: PlanOptions = PlanOptions(),
+    refresh_options: RefreshOptions = RefreshOptions(),
+    on_wait: WaitReport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    poll_seconds: float = PENDING_POLL_SECONDS,
+) -> Plan:
+    """:func:`refresh_and_plan`, repeated until no create sent by an earlier run is pending.
+
+    After a killed apply, a create whose answer never came is pending: its instance may yet
+    appear (then it is adopted) or its grace runs out (then it is released and planned anew).
+    Waiting here, bounded by ``--intent-grace``, lets one ``apply`` converge instead of failing
+    with "blocked" until someone runs it again. Other blocked addresses (two instances for
+    one create) still need a person and do not make it wait.
+    """
+    while True:
+        plan = await refresh_and_plan(
+            client, fleets, states, now=clock(), options=options, refresh_options=refresh_options
+        )
+        pending = plan.pending
+        if not pending:
+            return plan
+        left = max((b.resolves_in_seconds or 0.0) for b in pending)
+        if on_wait is not None:
+            on_wait(pending, left)
+        await sleep(max(0.05, min(poll_seconds, left + 0.05)))
 
 
 def check_selectors(

@@ -74,6 +74,18 @@ class ResolvedIntent(LiveModel):
     address: str
     resolution: IntentResolution
     instance_ids: tuple[str, ...] = ()
+    recorded_at: str | None = Field(default=None, description="When the intent was recorded")
+    age_seconds: float | None = Field(default=None, description="Its age at refresh time")
+    grace_seconds: float | None = Field(
+        default=None, description="How long it is looked for before it is released"
+    )
+
+    @property
+    def seconds_left(self) -> float | None:
+        """For a pending intent: how long until its grace runs out."""
+        if self.age_seconds is None or self.grace_seconds is None:
+            return None
+        return max(0.0, self.grace_seconds - self.age_seconds)
 
 
 class LiveSnapshot(LiveModel):

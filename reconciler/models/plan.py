@@ -123,11 +123,23 @@ class Change(PlanModel):
         return self.action.is_change or self.adopt
 
 
+class BlockedKind(StrEnum):
+    PENDING_CREATE = "pending_create"  # a create sent earlier is not visible yet
+    AMBIGUOUS_CREATE = "ambiguous_create"  # more than one instance carries one create's tag
+    NO_CAPACITY = "no_capacity"  # no approved offer is available (in ``no_capacity``)
+    OTHER = "other"
+
+
 class Blocked(PlanModel):
     """An address the plan will not touch until a person or a later run resolves it."""
 
     address: str
     message: str
+    kind: BlockedKind = BlockedKind.OTHER
+    resolves_in_seconds: float | None = Field(
+        default=None,
+        description="For a pending create: seconds until its grace runs out and it is released",
+    )
 
 
 class CostSummary(PlanModel):
@@ -180,6 +192,16 @@ class FleetPlan(PlanModel):
         return any(c.is_change for c in self.changes)
 
     @property
+    def in_sync(self) -> bool:
+        """Nothing to change and nothing left undone: no change, no blocked or pending
+        address, no instance without capacity. Only then do the fleets match the manifests."""
+        return not self.has_changes and not self.blocked and not self.no_capacity
+
+    @property
+    def pending(self) -> tuple[Blocked, ...]:
+        return tuple(b for b in self.blocked if b.kind is BlockedKind.PENDING_CREATE)
+
+    @property
     def has_work(self) -> bool:
         """Whether applying this fleet's plan would do anything, state housekeeping included."""
         return (
@@ -219,3 +241,16 @@ class Plan(PlanModel):
     @property
     def has_changes(self) -> bool:
         return any(f.has_changes for f in self.fleets)
+
+    @property
+    def in_sync(self) -> bool:
+        """What ``--detailed-exitcode`` 0 promises: every fleet matches its manifests."""
+        return all(f.in_sync for f in self.fleets)
+
+    @property
+    def blocked(self) -> tuple[Blocked, ...]:
+        return tuple(b for f in self.fleets for b in f.blocked)
+
+    @property
+    def pending(self) -> tuple[Blocked, ...]:
+        return tuple(b for f in self.fleets for b in f.pending)

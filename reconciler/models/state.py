@@ -43,7 +43,11 @@ class CreateIntent(StateModel):
     intent_id: str
     address: str
     created_at: str = Field(description="RFC3339 time the intent was recorded")
-    request_sent: bool = False
+    request_sent: bool = Field(
+        default=False,
+        description="Unused (always false): an intent is recorded before its create is sent, "
+        "and whether the request left is never known for sure; kept so older states load",
+    )
 
 
 class FleetState(StateModel):

@@ -140,3 +140,16 @@ def change_details(change: Change) -> list[DetailLine]:
     for fc, text in zip(change.field_changes, _aligned(pairs), strict=True):
         lines.append(DetailLine(LineKind.FIELD, text, forces_replacement=fc.forces_replacement))
     return lines
+
+
+def unsettled_parts(*, blocked: int, pending: int, no_capacity: int) -> list[str]:
+    """What keeps the fleets from matching their manifests after the plan, counted:
+    ``["1 waiting for a create sent earlier", "2 without capacity"]``."""
+    parts = []
+    if pending:
+        parts.append(f"{pending} waiting for a create sent earlier")
+    if blocked - pending:
+        parts.append(f"{blocked - pending} blocked")
+    if no_capacity:
+        parts.append(f"{no_capacity} without capacity")
+    return parts

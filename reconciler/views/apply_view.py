@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reconciler.engine.events import ActionEvent, Phase
 from reconciler.engine.executor import ApplyReport
-from reconciler.models.plan import Action
+from reconciler.models.plan import Action, Blocked
 
 _PAST = {
     Action.CREATE: "created",
@@ -80,6 +80,52 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+class PendingWait:
+    """The countdown while apply waits for creates sent by an earlier run to resolve.
+
+    On a terminal one line is rewritten in place; in CI logs a line is written at the start
+    and then every ``every_seconds``, so a log shows the run is alive but stays short."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        interactive: bool,
+        clock: Callable[[], float] | None = None,
+        every_seconds: float = 10.0,
+    ) -> None:
+        import time
+
+        self.stream = stream
+        self.interactive = interactive
+        self.clock = clock or time.monotonic
+        self.every_seconds = every_seconds
+        self._last: float | None = None
+
+    def __call__(self, pending: tuple[Blocked, ...], seconds_left: float) -> None:
+        count = len(pending)
+        text = (
+            f"Waiting for {count} create(s) sent by an earlier run "
+            f"({', '.join(b.address for b in pending[:3])}{', ...' if count > 3 else ''}): "
+            f"adopted when they appear in Shadeform, else released and created in "
+            f"{seconds_left:.0f}s (--intent-grace)"
+        )
+        now = self.clock()
+        if self.interactive:
+            self.stream.write("\r\x1b[K" + text)
+        elif self._last is None or now - self._last >= self.every_seconds:
+            self.stream.write(text + "\n")
+        else:
+            return
+        self._last = now
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.interactive and self._last is not None:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def render_apply_summary(report: ApplyReport, stream: TextIO) -> None:

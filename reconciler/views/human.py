@@ -38,6 +38,7 @@ from reconciler.views._outline import (
     change_title,
     is_listed,
     summarize,
+    unsettled_parts,
 )
 from reconciler.views._values import clean_text
 
@@ -156,16 +157,45 @@ def _notices(plan: Plan, paint: _Painter) -> Iterator[str]:
         yield ""
 
 
-def summary_lines(summary: Summary, cost: CostSummary = CostSummary()) -> list[str]:
-    """The closing lines: state-only changes, Terraform's one-line summary, the burn rate."""
+def summary_lines(
+    summary: Summary,
+    cost: CostSummary = CostSummary(),
+    *,
+    blocked: int = 0,
+    pending: int = 0,
+    no_capacity: int = 0,
+) -> list[str]:
+    """The closing lines: state-only changes, Terraform's one-line summary, the burn rate.
+
+    "No changes. Your fleets match the manifests." only when that is true: never while an
+    address is blocked or waiting for an earlier create, or an instance has no capacity."""
     lines = []
     state_only = summary.state_only_line()
     if state_only:
         lines.append(f"State only: {state_only}.")
-    lines.append(f"Plan: {summary.plan_line()}." if summary.has_changes else NO_CHANGES)
+    unsettled = unsettled_line(blocked=blocked, pending=pending, no_capacity=no_capacity)
+    if summary.has_changes:
+        lines.append(f"Plan: {summary.plan_line()}.")
+    elif unsettled is None:
+        lines.append(NO_CHANGES)
+    else:
+        lines.append("Nothing can be changed yet.")
+    if unsettled is not None:
+        lines.append(unsettled)
     if has_prices(cost):
         lines.append(cost_line(cost))
     return lines
+
+
+def unsettled_line(*, blocked: int, pending: int, no_capacity: int) -> str | None:
+    """Why the fleets do not match the manifests even after this plan, or None."""
+    parts = unsettled_parts(blocked=blocked, pending=pending, no_capacity=no_capacity)
+    if not parts:
+        return None
+    return (
+        f"Not in sync: {', '.join(parts)} (listed above); the fleets differ from the "
+        "manifests until these are resolved."
+    )
 
 
 def render_plan_human(plan: Plan, stream: TextIO, *, color: bool) -> None:
@@ -177,5 +207,11 @@ def render_plan_human(plan: Plan, stream: TextIO, *, color: bool) -> None:
         summary += summarize(fleet.changes)
         stream.write("".join(line + "\n" for line in _fleet_lines(fleet, paint)))
     stream.write("".join(line + "\n" for line in _notices(plan, paint)))
-    closing = summary_lines(summary, plan.cost)
+    closing = summary_lines(
+        summary,
+        plan.cost,
+        blocked=len(plan.blocked),
+        pending=len(plan.pending),
+        no_capacity=len(plan.no_capacity),
+    )
     stream.write("".join(paint(line, "bold") + "\n" for line in closing))

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from reconciler.errors import UsageError
-from reconciler.models.plan import PLAN_FORMAT_VERSION, CostSummary, FleetPlan, Plan
+from reconciler.models.plan import (
+    PLAN_FORMAT_VERSION,
+    BlockedKind,
+    CostSummary,
+    FleetPlan,
+    Plan,
+)
 from reconciler.views._outline import Summary, summarize
 
 PLAN_KIND = "reconciler-plan"
@@ -32,13 +38,22 @@ def _cost_dict(cost: CostSummary) -> dict[str, int]:
     }
 
 
-def _summary_dict(summary: Summary, cost: CostSummary) -> dict[str, Any]:
+def _summary_dict(
+    summary: Summary, cost: CostSummary, fleets: tuple[FleetPlan, ...]
+) -> dict[str, Any]:
+    """Counts, plus what keeps the fleets from matching their manifests (``in_sync`` is what
+    a drift check wants: false while anything is to change, blocked, pending or unplaceable)."""
+    blocked = [b for f in fleets for b in f.blocked]
     return {
         "create": summary.create,
         "update": summary.update,
         "replace": summary.replace,
         "delete": summary.delete,
         "has_changes": summary.has_changes,
+        "in_sync": all(f.in_sync for f in fleets),
+        "pending": [b.address for b in blocked if b.kind is BlockedKind.PENDING_CREATE],
+        "blocked": [b.address for b in blocked if b.kind is not BlockedKind.PENDING_CREATE],
+        "no_capacity": [b.address for f in fleets for b in f.no_capacity],
         "cost": _cost_dict(cost),
     }
 
@@ -48,7 +63,7 @@ def _fleet_dict(fleet: FleetPlan, dumped: dict[str, Any], summary: Summary) -> d
     out: dict[str, Any] = {}
     for key, value in dumped.items():
         if key == "changes":
-            out["summary"] = _summary_dict(summary, fleet.cost)
+            out["summary"] = _summary_dict(summary, fleet.cost, (fleet,))
         out[key] = value
     return out
 
@@ -68,7 +83,7 @@ def plan_to_json_dict(plan: Plan) -> dict[str, Any]:
         fleets.append(_fleet_dict(fleet, fleet_data, summary))
     out: dict[str, Any] = {"format_version": dumped.pop("format_version"), "kind": PLAN_KIND}
     out.update(dumped)
-    out["summary"] = _summary_dict(total, plan.cost)
+    out["summary"] = _summary_dict(total, plan.cost, plan.fleets)
     out["fleets"] = fleets
     return out
 

@@ -20,7 +20,14 @@ from typing import TextIO
 from reconciler.models.catalog import format_cents
 from reconciler.models.plan import Change, CostSummary, FleetPlan, Plan
 from reconciler.views._money import change_cost, has_prices, signed, unknown_note
-from reconciler.views._outline import Summary, change_details, change_title, is_listed, summarize
+from reconciler.views._outline import (
+    Summary,
+    change_details,
+    change_title,
+    is_listed,
+    summarize,
+    unsettled_parts,
+)
 from reconciler.views._values import clean_text
 
 # ``$`` too: GitHub renders text between dollar signs as LaTeX math.
@@ -54,7 +61,17 @@ def _change_block(change: Change) -> str:
 
 
 def _title(plan: Plan, summary: Summary) -> str:
-    what = f"{summary.plan_line()}" if summary.has_changes else "no changes"
+    if summary.has_changes:
+        what = summary.plan_line()
+    elif plan.in_sync:
+        what = "no changes"
+    else:
+        what = "nothing can be changed yet"
+    unsettled = unsettled_parts(
+        blocked=len(plan.blocked), pending=len(plan.pending), no_capacity=len(plan.no_capacity)
+    )
+    if unsettled:
+        what += f" (not in sync: {', '.join(unsettled)})"
     title = f"### Reconciler plan: {what}"
     if plan.destroy:
         title += " (destroy)"

@@ -57,3 +57,19 @@ def test_kill_at_random_moments(world: CrashWorld) -> None:
         world.converge()
         world.check_invariants()
     assert killed >= RANDOM_TRIALS // 2  # most runs really were killed mid-way
+
+
+@pytest.mark.parametrize("step", ["intent_recorded", "create_sent", "create_returned"])
+def test_kill_mid_create_then_one_plain_apply_converges(world: CrashWorld, step: str) -> None:
+    """After a SIGKILL mid-create, one apply waits out (or adopts) the pending create and
+    finishes: no exit 10 "blocked", no second run needed, no duplicate."""
+    world.write_version(world.version + 1)
+    assert world.kill_at_failpoint(f"{step}:1") == -signal.SIGKILL
+    result = world.run(world.args("apply", "--auto-approve", "--intent-grace", "3"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    if step != "create_returned":  # nothing was created: the intent is waited out
+        assert "Waiting for 1 create(s) sent by an earlier run" in result.stdout
+    else:  # the instance exists and carries the intent's tag: adopted at once
+        assert "Waiting for" not in result.stdout
+    assert "Apply complete" in result.stdout
+    world.check_invariants()

@@ -79,7 +79,12 @@ def every_action_fleet() -> FleetPlan:
             orphans=(live(adopted, "i-6"), stray),
             intents=(
                 ResolvedIntent(
-                    intent_id="t-8", address="inference/vllm-8", resolution=IntentResolution.PENDING
+                    intent_id="t-8",
+                    address="inference/vllm-8",
+                    resolution=IntentResolution.PENDING,
+                    recorded_at="2026-11-27T09:59:20Z",
+                    age_seconds=40.0,
+                    grace_seconds=60.0,
                 ),
             ),
         ),

@@ -110,16 +110,21 @@ def test_secrets_never_appear_and_fingerprints_print_as_sensitive():
 def test_blocked_and_warnings_have_their_own_sections():
     lines = render(sample_plan()).splitlines()
     blocked = lines.index("Blocked (left alone until resolved):")
-    assert lines[blocked + 1].startswith("  inference/vllm-8: a create sent earlier (intent t-8)")
+    assert lines[blocked + 1].startswith(
+        "  inference/vllm-8: a create was recorded at 2026-11-27T09:59:20Z (intent t-8)"
+    )
+    assert "it is released in 20s, when --intent-grace (60s) has passed" in lines[blocked + 1]
     warnings = lines.index("Warnings:")
     assert lines[warnings + 1].startswith("  instance i-99 (stray) carries fleet inference's tag")
 
 
 def test_summary_line_counts_each_action():
     lines = render(without_prices(sample_plan())).splitlines()
-    assert lines[-2:] == [
+    assert lines[-3:] == [
         "State only: 1 instance to adopt, 1 state record to forget.",
         "Plan: 1 to create, 1 to update, 3 to replace, 1 to delete.",
+        "Not in sync: 1 waiting for a create sent earlier (listed above); the fleets differ from "
+        "the manifests until these are resolved.",
     ]
 
 
@@ -152,8 +157,10 @@ def test_placement_shows_offer_price_boot_time_and_fallbacks_left():
 
 def test_burn_rate_line_follows_the_summary():
     lines = render(priced_plan()).splitlines()
-    assert lines[-2:] == [
+    assert lines[-3:] == [
         "Plan: 2 to create, 1 to update, 1 to replace, 1 to delete.",
+        "Not in sync: 1 without capacity (listed above); the fleets differ from the "
+        "manifests until these are resolved.",
         "Cost: $24.81/h -> $24.41/h (-$0.40/h); per 30 days $17,863.20 -> $17,575.20; "
         "price unknown for 1 instance (not counted)",
     ]

@@ -80,6 +80,10 @@ def test_summary_counts_changes_per_fleet_and_overall():
         "replace": 3,
         "delete": 1,
         "has_changes": True,
+        "in_sync": False,
+        "pending": ["inference/vllm-8"],
+        "blocked": [],
+        "no_capacity": [],
         "cost": NO_COST,
     }
     assert data["summary"] == expected
@@ -90,6 +94,10 @@ def test_summary_counts_changes_per_fleet_and_overall():
         "replace": 0,
         "delete": 0,
         "has_changes": False,
+        "in_sync": True,
+        "pending": [],
+        "blocked": [],
+        "no_capacity": [],
         "cost": NO_COST,
     }
 
@@ -190,7 +198,12 @@ def test_changes_carry_every_field():
     assert replace["before"]["shade_instance_type"] == "A6000"
     assert replace["after"]["shade_instance_type"] == "H100"
     assert fleet["blocked"] == [
-        {"address": "inference/vllm-8", "message": fleet["blocked"][0]["message"]}
+        {
+            "address": "inference/vllm-8",
+            "message": fleet["blocked"][0]["message"],
+            "kind": "pending_create",
+            "resolves_in_seconds": 20.0,
+        }
     ]
     assert fleet["warnings"] and fleet["released_intents"] == []
 

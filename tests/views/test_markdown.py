@@ -44,7 +44,8 @@ def fleet_plan(name: str = "inference", **kw: object) -> FleetPlan:
 def test_title_and_summary_table_come_first():
     lines = render(without_prices(sample_plan())).splitlines()
     assert lines[:5] == [
-        "### Reconciler plan: 1 to create, 1 to update, 3 to replace, 1 to delete",
+        "### Reconciler plan: 1 to create, 1 to update, 3 to replace, 1 to delete"
+        " (not in sync: 1 waiting for a create sent earlier)",
         "",
         "| Fleet | Create | Update | Replace | Delete |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -56,7 +57,8 @@ def test_title_and_summary_table_come_first():
 def test_cost_table_comes_first_then_the_summary_table():
     lines = render(priced_plan()).splitlines()
     assert lines[:21] == [
-        "### Reconciler plan: 2 to create, 1 to update, 1 to replace, 1 to delete",
+        "### Reconciler plan: 2 to create, 1 to update, 1 to replace, 1 to delete"
+        " (not in sync: 1 without capacity)",
         "",
         "| Fleet | $/h before | $/h after | $/h change | 30 days before | 30 days after |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -143,7 +145,7 @@ def test_changes_sit_in_a_collapsed_diff_block():
 def test_blocked_and_warnings_are_visible_above_the_details():
     text = render(sample_plan())
     top = text[: text.index("<details>")]
-    assert "**Blocked** (left alone until resolved):\n\n- `inference/vllm-8`: a create sent" in top
+    assert "**Blocked** (left alone until resolved):\n\n- `inference/vllm-8`: a create was" in top
     assert "**Warnings:**\n\n- instance i-99 (stray) carries fleet inference's tag" in top
     assert "\\`reconciler import\\`" in top  # backticks in messages are escaped
 
