@@ -16,6 +16,7 @@ exit code the CLI uses for it. Adapters translate their libraries' exceptions in
     │   └── BudgetError (11)            budgets and blast-radius guards
     ├── CapacityError (9)               no available offer inside the approved envelope
     ├── ApplyError (10)                 one or more actions failed during apply
+    ├── RunCancelled (130/143)          SIGINT/SIGTERM stopped an apply cleanly (128 + signal)
     └── ApiError (6)                    Shadeform API failures
         ├── AuthError                   401/403
         ├── NotFoundError               404
@@ -117,6 +118,16 @@ class CapacityError(ReconcilerError):
 
 class ApplyError(ReconcilerError):
     exit_code = 10
+
+
+class RunCancelled(ReconcilerError):
+    """A signal cancelled the run; it stopped cleanly. Exits 128 + the signal's number."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ApiError(ReconcilerError):

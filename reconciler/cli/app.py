@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from reconciler.errors import ReconcilerError
+from reconciler.cli.signals import Interrupted, current_guard, guarded
+from reconciler.errors import ReconcilerError, RunCancelled
 from reconciler.redaction import SECRETS, ScrubbingFilter, ScrubbingStream, scrub
 
 # Environment values that are secrets whether or not a manifest uses them.
@@ -39,11 +40,26 @@ class ReconcilerGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except RunCancelled as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(exc.exit_code)
         except ReconcilerError as exc:
             app = ctx.find_object(AppContext)
             click.echo(f"Error: {exc}", err=True)
             detailed = bool(app and app.detailed_exitcode)
             ctx.exit(1 if detailed else exc.exit_code)
+        except Interrupted as exc:
+            guard = current_guard()
+            if exc.forced and guard is not None and guard.applying_started:
+                click.echo(
+                    f"Stopped at once by a second signal ({exc}): actions in flight were "
+                    "abandoned. The state holds everything recorded so far, and the next run "
+                    "finds the rest by its tags. Locks released.",
+                    err=True,
+                )
+            else:
+                click.echo(f"Cancelled ({exc}): nothing was changed. Locks released.", err=True)
+            ctx.exit(exc.exit_code)
         except click.exceptions.UsageError as exc:
             # click's own usage errors exit 2, which -detailed-exitcode reserves for "changes";
             # under --detailed-exitcode every error is 1, as in Terraform.
@@ -63,6 +79,7 @@ def cli(ctx: click.Context, no_color: bool) -> None:
     """Declarative reconciler for GPU fleets on Shadeform."""
     ctx.obj = AppContext(no_color=no_color or bool(os.environ.get("NO_COLOR")))
     guard_output(ctx)
+    ctx.with_resource(guarded())  # SIGTERM/SIGINT: clean cancels (reconciler.cli.signals)
 
 
 def register_backend_secrets(url: str | None) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import click
 from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.options import DURATION
 from reconciler.cli.plan import (
+    DEFAULT_INTENT_GRACE,
     DEFAULT_PATHS,
     PlanRun,
     color_enabled,
@@ -34,7 +37,9 @@ from reconciler.cli.session import (
     locked_states,
     plan_digest,
 )
+from reconciler.cli.signals import current_guard, exit_code_for
 from reconciler.cli.validate import load_from_cli, manifest_options
+from reconciler.engine.cancel import CancelToken
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.executor import ApplyReport, Executor, ExecutorOptions
 from reconciler.engine.failpoints import FailPoints
@@ -43,10 +48,10 @@ from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import refresh_fleets, to_live_instance
 from reconciler.engine.workflow import check_plan_fresh
-from reconciler.errors import ApplyError, NotFoundError, UsageError
+from reconciler.errors import ApplyError, NotFoundError, RunCancelled, UsageError
 from reconciler.models.api import UpdateRequest
 from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
-from reconciler.models.plan import Plan
+from reconciler.models.plan import PendingCreate, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState, InstanceRecord
 from reconciler.views import render_plan_human
@@ -102,6 +107,8 @@ def _execute(
     parallelism: int,
     options: ExecutorOptions,
     color: bool,
+    intent_grace: float = DEFAULT_INTENT_GRACE,
+    verb: str = "Apply",
 ) -> ApplyReport:
     digest = plan_digest(plan)  # recorded in the state history (PostgreSQL backend)
     recorders = {
@@ -113,28 +120,59 @@ def _execute(
     )
     interactive = sys.stdout.isatty()
     sink = LiveProgress(sys.stdout, total, color=color) if interactive else LineProgress(sys.stdout)
+    guard = current_guard()
 
-    async def run() -> ApplyReport:
+    async def run(cancel: CancelToken | None) -> ApplyReport:
         async with target.client(parallelism=parallelism) as client:
             executor = Executor(
                 client,
                 options=options,
                 progress=sink,
                 failpoints=FailPoints(os.environ.get(FAILPOINT_ENV)),
+                cancel=cancel,
             )
             return await executor.apply(
                 plan, fleets={f.name: f for f in fleets}, recorders=recorders
             )
 
-    with sink:
-        report = asyncio.run(run())
-    render_apply_summary(report, sys.stdout)
+    with sink, guard.cancellable() if guard else nullcontext() as token:
+        report = asyncio.run(run(token))
+    pending = _pending_creates(recorders, intent_grace)
+    render_apply_summary(report, sys.stdout, pending=pending, verb=verb)
+    if report.cancelled:
+        signum = guard.first if guard and guard.first else signal.SIGINT
+        raise RunCancelled(
+            f"Cancelled ({report.cancelled}): {len(report.succeeded)} action(s) finished, "
+            f"{len(report.not_started)} not started, {len(pending)} create(s) pending (see "
+            "above). The state holds everything learned; locks released. Run apply again to "
+            "finish.",
+            exit_code=exit_code_for(signum),
+        )
     if report.failed or report.blocked:
         raise ApplyError(
             f"{len(report.failed)} action(s) failed and {len(report.blocked)} address(es) were "
             "left alone; see above. Run apply again once the cause is fixed."
         )
     return report
+
+
+def _pending_creates(
+    recorders: dict[str, StateRecorder], intent_grace: float
+) -> tuple[PendingCreate, ...]:
+    """Intents left in the states: creates whose outcome the next run resolves."""
+    found = []
+    for recorder in recorders.values():
+        for intent in recorder.state.intents.values():
+            recorded = datetime.fromisoformat(intent.created_at.replace("Z", "+00:00"))
+            resolves = recorded + timedelta(seconds=intent_grace)
+            found.append(
+                PendingCreate(
+                    address=intent.address,
+                    intent_id=intent.intent_id,
+                    resolves_at=resolves.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                )
+            )
+    return tuple(sorted(found, key=lambda p: p.address))
 
 
 def _plan_and_apply(
@@ -166,6 +204,8 @@ def _plan_and_apply(
             parallelism=run.parallelism,
             options=executor_opts,
             color=color,
+            intent_grace=run.intent_grace,
+            verb="Destroy" if run.options.destroy else "Apply",
         )
 
 

@@ -41,6 +41,7 @@ from reconciler.views import (
 from reconciler.views.apply_view import PendingWait
 
 DEFAULT_PATHS = ("specs",)
+DEFAULT_INTENT_GRACE = 60.0
 
 
 def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,7 +49,7 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--intent-grace",
         type=SECONDS,
-        default=60.0,
+        default=DEFAULT_INTENT_GRACE,
         show_default=True,
         metavar="SECONDS",
         help="How long an unanswered create is looked for before it is considered never made.",

@@ -15,8 +15,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.api import ShadeformClient
+from reconciler.engine.cancel import CancelToken
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import UPDATABLE_IN_PLACE
 from reconciler.engine.events import ActionEvent, Phase, ProgressSink, ignore_progress
@@ -60,6 +62,8 @@ class ExecutorOptions:
     fail_fast: bool = False
     ambiguous_lookups: int = 3
     ambiguous_lookup_delay: float = 1.0
+    cancel_grace: float = 5.0
+    """On cancel: how long actions already in flight may take to finish before being abandoned."""
 
 
 @dataclass(frozen=True)
@@ -70,16 +74,26 @@ class ActionResult:
     ok: bool
     message: str = ""
     instance_id: str | None = None
+    started: bool = True
+    """False for an action never started (``--fail-fast`` or a cancel)."""
 
 
 @dataclass
 class ApplyReport:
     results: list[ActionResult] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    cancelled: str | None = None
+    """Why the run was cancelled (``"SIGTERM"``), or None when it ran to its end."""
+    not_waited_for: list[str] = field(default_factory=list)
+    """New instances created and recorded, but not waited for (the run was cancelled)."""
 
     @property
     def failed(self) -> list[ActionResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if not r.ok and r.started]
+
+    @property
+    def not_started(self) -> list[ActionResult]:
+        return [r for r in self.results if not r.started]
 
     @property
     def succeeded(self) -> list[ActionResult]:
@@ -114,6 +128,7 @@ class Executor:
         failpoints: FailPoints | None = None,
         clock: Callable[[], datetime] = _now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.client = client
         self.options = options
@@ -121,6 +136,7 @@ class Executor:
         self.failpoints = failpoints or FailPoints()
         self.clock = clock
         self.sleep = sleep
+        self.cancel = cancel or CancelToken()
         self._stop = False
         self._created: dict[str, str] = {}  # instance id -> the address it was created for
 
@@ -139,30 +155,64 @@ class Executor:
         for fleet_plan in plan.fleets:
             await self._release_intents(recorders[fleet_plan.fleet], fleet_plan)
             report.blocked.extend(f"{b.address}: {b.message}" for b in fleet_plan.blocked)
-        tasks = []
+        tasks: dict[asyncio.Task[None], tuple[str, Change]] = {}
         for fleet_plan in plan.fleets:
             recorder = recorders[fleet_plan.fleet]
             specs = {s.address: s for s in fleets[fleet_plan.fleet].instances}
             for change in fleet_plan.changes:
                 if change.action is Action.NOOP and not change.adopt:
                     continue
-                tasks.append(
-                    asyncio.create_task(
-                        self._run(
-                            semaphore, fleet_plan.fleet, change, specs, recorder, report, pending
-                        )
-                    )
+                task = asyncio.create_task(
+                    self._run(semaphore, fleet_plan.fleet, change, specs, recorder, report, pending)
                 )
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for outcome in results:
+                tasks[task] = (fleet_plan.fleet, change)
+        await self._run_until_done_or_cancelled(tasks, report)
+        for task in tasks:
+            outcome = task.exception() if not task.cancelled() else None
             if isinstance(outcome, StateError):
                 raise outcome  # the state could not be saved: stop everything, loudly
-            if isinstance(outcome, BaseException):
+            if outcome is not None:
                 raise outcome
         if self.options.wait and pending:
             await self._wait_all(pending, report)
+        report.cancelled = self.cancel.reason
         report.results.sort(key=lambda r: (r.fleet, r.address, r.action.value))
         return report
+
+    async def _run_until_done_or_cancelled(
+        self, tasks: dict[asyncio.Task[None], tuple[str, Change]], report: ApplyReport
+    ) -> None:
+        """Wait for every action; on cancel, give those in flight ``cancel_grace`` seconds,
+        then abandon them. An abandoned create keeps its intent in the state (the next run
+        adopts or releases it); nothing is left half-recorded because every record is one
+        atomic state write."""
+        if not tasks:
+            return
+        everything: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
+        cancelled: asyncio.Future[Any] = asyncio.create_task(self.cancel.wait())
+        try:
+            await asyncio.wait({everything, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():
+                await asyncio.wait({everything}, timeout=self.options.cancel_grace)
+            if not everything.done():
+                for task, (fleet, change) in tasks.items():
+                    if not task.done():
+                        task.cancel()
+                        report.results.append(
+                            ActionResult(
+                                fleet,
+                                change.address,
+                                change.action,
+                                False,
+                                f"abandoned in flight ({self.cancel.reason}); what it did is "
+                                "found again by the next run",
+                                change.instance_id,
+                            )
+                        )
+                await asyncio.gather(everything, return_exceptions=True)
+        finally:
+            cancelled.cancel()
+            await asyncio.gather(cancelled, return_exceptions=True)
 
     async def _release_intents(self, recorder: StateRecorder, fleet_plan: FleetPlan) -> None:
         released = [i for i in fleet_plan.released_intents if i in recorder.state.intents]
@@ -185,10 +235,19 @@ class Executor:
         pending: list[_Pending],
     ) -> None:
         async with semaphore:
-            if self._stop:
+            if self._stop or self.cancel.requested:
+                why = (
+                    f"cancelled ({self.cancel.reason})" if self.cancel.requested else "--fail-fast"
+                )
                 report.results.append(
                     ActionResult(
-                        fleet, change.address, change.action, False, "skipped (--fail-fast)"
+                        fleet,
+                        change.address,
+                        change.action,
+                        False,
+                        f"not started ({why})",
+                        change.instance_id,
+                        started=False,
                     )
                 )
                 return
@@ -490,8 +549,13 @@ class Executor:
                     f"new instance {new_id} did not become active (status {status}{detail}); "
                     f"kept {old_id}"
                 )
+            if self.cancel.requested:
+                raise ActionFailed(
+                    f"cancelled ({self.cancel.reason}) while waiting for {new_id} to become "
+                    f"active; {old_id} still runs and the next run finishes the replacement"
+                )
             self._emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}")
-            await self.sleep(self.options.poll_interval)
+            await self._pause(self.options.poll_interval)
 
     async def _restore(self, recorder: StateRecorder, change: Change, old_id: str) -> None:
         previous_spec = change.before or {}
@@ -517,7 +581,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         started = loop.time()
         waiting = {p.instance_id: p for p in pending}
-        while waiting:
+        while waiting and not self.cancel.requested:
             try:
                 listed: dict[str, Instance] | None = {
                     i.id: i for i in await self.client.list_instances()
@@ -555,7 +619,22 @@ class Executor:
                         f"waiting for {len(waiting)} instance(s) to become active",
                     )
                 )
-                await self.sleep(self.options.poll_interval)
+                await self._pause(self.options.poll_interval)
+        if waiting:  # cancelled while they boot: they are created and recorded, not verified
+            report.not_waited_for = sorted(p.address for p in waiting.values())
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the run is cancelled meanwhile."""
+        if self.cancel.requested:
+            return
+        sleeping = asyncio.ensure_future(self.sleep(seconds))
+        cancelled = asyncio.ensure_future(self.cancel.wait())
+        try:
+            await asyncio.wait({sleeping, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeping, cancelled):
+                waiter.cancel()
+            await asyncio.gather(sleeping, cancelled, return_exceptions=True)
 
     def _fail_after_wait(self, report: ApplyReport, item: _Pending, message: str) -> None:
         self.progress(ActionEvent(item.address, item.action.value, Phase.FAILED, message))

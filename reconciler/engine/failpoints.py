@@ -1,7 +1,9 @@
 """Named fail-points for crash tests: kill the process at an exact step of the executor.
 
 Set ``RECONCILER_FAILPOINT=<step>`` (first hit) or ``<step>:<n>`` (n-th hit); the CLI reads it
-and passes a :class:`FailPoints` in, so nothing here reads the environment. Steps:
+and passes a :class:`FailPoints` in, so nothing here reads the environment. The process kills
+itself with SIGKILL there, or with ``<step>:<n>:TERM`` (or ``:INT``) sends itself that signal
+and carries on, as a CI cancel arriving at that exact moment would. Steps:
 
 ``intent_recorded``   the create intent is durably in the state; nothing sent yet
 ``create_sent``       the create request is about to go on the wire
@@ -31,16 +33,20 @@ class FailPoints:
     def __init__(self, spec: str | None = None) -> None:
         self._step: str | None = None
         self._remaining = 0
+        self._signal = signal.SIGKILL
         if spec:
-            step, _, count = spec.partition(":")
+            step, _, rest = spec.partition(":")
+            count, _, name = rest.partition(":")
             if step not in STEPS:
                 raise ValueError(f"unknown fail-point {step!r}; known: {', '.join(STEPS)}")
             self._step = step
             self._remaining = int(count) if count else 1
+            if name:
+                self._signal = signal.Signals[f"SIG{name.upper()}"]
 
     def hit(self, step: str) -> None:
         if step != self._step:
             return
         self._remaining -= 1
         if self._remaining == 0:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self._signal)

@@ -254,3 +254,11 @@ class Plan(PlanModel):
     @property
     def pending(self) -> tuple[Blocked, ...]:
         return tuple(b for f in self.fleets for b in f.pending)
+
+
+class PendingCreate(PlanModel):
+    """A create recorded as an intent whose outcome is not known yet (reported after apply)."""
+
+    address: str
+    intent_id: str
+    resolves_at: str = Field(description="RFC3339 time its grace runs out")

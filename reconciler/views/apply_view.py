@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reconciler.engine.events import ActionEvent, Phase
 from reconciler.engine.executor import ApplyReport
-from reconciler.models.plan import Action, Blocked
+from reconciler.models.plan import Action, Blocked, PendingCreate
 
 _PAST = {
     Action.CREATE: "created",
@@ -128,7 +128,15 @@ class PendingWait:
             self.stream.flush()
 
 
-def render_apply_summary(report: ApplyReport, stream: TextIO) -> None:
+def render_apply_summary(
+    report: ApplyReport,
+    stream: TextIO,
+    *,
+    pending: tuple[PendingCreate, ...] = (),
+    verb: str = "Apply",
+) -> None:
+    """What the apply (or destroy) did, what failed, what never started, and which creates
+    are still unresolved (a cancel, or an ambiguous answer) with when they resolve."""
     done = Counter(r.action for r in report.succeeded)
     parts = [
         f"{done[action]} {_PAST[action]}"
@@ -138,13 +146,41 @@ def render_apply_summary(report: ApplyReport, stream: TextIO) -> None:
         if done[action]:
             parts.append(f"{done[action]} {_PAST[action]}")
     failed = report.failed
-    head = "Apply complete" if not failed and not report.blocked else "Apply finished with problems"
+    if report.cancelled:
+        head = f"{verb} cancelled ({report.cancelled})"
+    elif failed or report.blocked or report.not_started:
+        head = f"{verb} finished with problems"
+    else:
+        head = f"{verb} complete"
     stream.write(f"\n{head}: {', '.join(parts)}.\n")
     if failed:
         stream.write(f"\n{len(failed)} action(s) failed:\n")
         for result in failed:
             stream.write(f"  {result.action.value} {result.address}: {result.message}\n")
+    skipped = report.not_started
+    if skipped:
+        stream.write(f"\n{len(skipped)} action(s) not started:\n")
+        for result in skipped:
+            stream.write(f"  {result.action.value} {result.address}: {result.message}\n")
+    if report.not_waited_for:
+        stream.write(
+            f"\nNot waited for: {len(report.not_waited_for)} new instance(s) created and "
+            f"recorded but still booting ({', '.join(report.not_waited_for[:5])}"
+            f"{', ...' if len(report.not_waited_for) > 5 else ''}); `reconciler plan` shows "
+            "them once active, and replaces any that fail.\n"
+        )
     if report.blocked:
         stream.write(f"\n{len(report.blocked)} address(es) left alone:\n")
         for line in report.blocked:
             stream.write(f"  {line}\n")
+    if pending:
+        stream.write(
+            f"\n{len(pending)} create(s) may have reached Shadeform without an answer; their "
+            "intents are in the state:\n"
+        )
+        for item in pending:
+            stream.write(
+                f"  {item.address}: the next apply adopts the instance if it appears, or "
+                f"releases the intent at {item.resolves_at} (--intent-grace) and creates it\n"
+            )
+    stream.flush()

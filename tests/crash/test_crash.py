@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,43 @@ def test_kill_mid_create_then_one_plain_apply_converges(world: CrashWorld, step:
         assert "Waiting for" not in result.stdout
     assert "Apply complete" in result.stdout
     world.check_invariants()
+
+
+def _lock_records(world: CrashWorld) -> dict[str, str]:
+    return {p.name: p.read_text() for p in (world.root / "state").glob("*.lock")}
+
+
+@pytest.mark.parametrize("signame", ["TERM", "INT"])
+def test_a_signal_mid_create_is_a_clean_cancel(world: CrashWorld, signame: str) -> None:
+    """SIGTERM (or SIGINT) just as a create goes out: that create finishes and is recorded,
+    nothing new starts, the summary says so, the lock record is cleared, exit 128+signal;
+    the next plain apply converges."""
+    world.write_version(world.version + 1)
+    result = world.run(world.apply_args(), failpoint=f"create_sent:1:{signame}")
+    expected = 143 if signame == "TERM" else 130
+    assert result.returncode == expected, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"Apply cancelled (SIG{signame})" in result.stdout
+    assert f"Cancelled (SIG{signame})" in result.stderr and "locks released" in result.stderr
+    assert all(text == "" for text in _lock_records(world).values()), _lock_records(world)
+    again = world.run(world.args("apply", "--auto-approve", "--intent-grace", "3"))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    world.check_invariants()
+
+
+def test_sigterm_at_random_moments_then_one_apply_converges(world: CrashWorld) -> None:
+    rng = random.Random(20261201)
+    for trial in range(6):
+        world.write_version(world.version + 1)
+        proc = subprocess.Popen(
+            world.apply_args(), env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(0.3, 1.5))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert time.monotonic() - started < 10  # CI sends SIGKILL ~10 s after SIGTERM
+        assert proc.returncode in (143, 0), (trial, proc.returncode)
+        assert all(text == "" for text in _lock_records(world).values())
+        again = world.run(world.args("apply", "--auto-approve", "--intent-grace", "3"))
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+        world.check_invariants()

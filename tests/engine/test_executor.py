@@ -10,6 +10,9 @@ import pytest
 
 from reconciler.api import ShadeformClient
 from reconciler.emulator import SANDBOX_API_KEY
+from reconciler.emulator.config import EndpointFaults
+from reconciler.engine.cancel import CancelToken
+from reconciler.engine.events import ActionEvent, Phase
 from reconciler.engine.executor import Executor, ExecutorOptions
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
@@ -172,8 +175,9 @@ def test_fail_fast_skips_remaining_actions():
     plan = run(loop.plan(f))
     loop.emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
     report = run(loop.apply(f, plan))
-    messages = [r.message for r in report.failed]
-    assert len(messages) == 3 and sum("skipped" in m for m in messages) == 2
+    assert len(report.failed) == 1 and "no capacity" in report.failed[0].message
+    skipped = [r.message for r in report.not_started]
+    assert skipped == ["not started (--fail-fast)"] * 2
 
 
 class BrokenStore(MemoryStateStore):
@@ -265,3 +269,62 @@ def test_two_creates_answered_with_one_id_are_never_recorded_for_two_addresses(l
     assert len({r.instance_id for r in state.instances.values()}) == 2
     for address in ("inference/a", "inference/b"):
         assert len(loop.live_for(address)) == 1
+
+
+# -- cancels ----------------------------------------------------------------------------------
+
+
+def test_a_cancel_before_apply_starts_nothing(loop):
+    token = CancelToken()
+    token.cancel("SIGTERM")
+    f = fleet(spec("a"), spec("b"))
+    report = run(loop.apply(f, cancel=token))
+    assert report.cancelled == "SIGTERM"
+    assert [r.message for r in report.not_started] == ["not started (cancelled (SIGTERM))"] * 2
+    assert report.failed == [] and loop.emulator.live_instances() == []
+
+
+def test_a_cancel_lets_the_action_in_flight_finish_and_starts_no_other():
+    loop = Loop(
+        make_emulator(),
+        options=ExecutorOptions(parallelism=1, poll_interval=0.01, ambiguous_lookup_delay=0.01),
+    )
+    token = CancelToken()
+
+    def cancel_on_first_start(event: ActionEvent) -> None:
+        if event.phase is Phase.STARTED:
+            token.cancel("SIGINT")
+
+    f = fleet(spec("a"), spec("b"), spec("c"))
+    report = run(loop.apply(f, cancel=token, progress=cancel_on_first_start))
+    assert report.cancelled == "SIGINT"
+    (done,) = report.succeeded
+    assert len(report.not_started) == 2
+    state = loop.store.read("inference")
+    assert set(state.instances) == {done.address} and state.intents == {}
+
+
+def test_an_action_still_in_flight_after_the_grace_is_abandoned_safely():
+    emulator = make_emulator()
+    emulator.faults.endpoints["InstancesCreate"] = EndpointFaults(hang_rate=1.0, hang_seconds=30)
+    loop = Loop(
+        emulator,
+        options=ExecutorOptions(poll_interval=0.01, cancel_grace=0.2, ambiguous_lookup_delay=0.01),
+    )
+    token = CancelToken()
+
+    def cancel_on_start(event: ActionEvent) -> None:
+        if event.phase is Phase.STARTED:
+            token.cancel("SIGTERM")
+
+    f = fleet(spec("a"))
+    report = run(loop.apply(f, cancel=token, progress=cancel_on_start))
+    (abandoned,) = report.failed
+    assert "abandoned in flight (SIGTERM)" in abandoned.message
+    state = loop.store.read("inference")
+    (intent,) = state.intents.values()  # the create may have happened: its intent stays
+    assert intent.address == "inference/a"
+    emulator.faults.endpoints.clear()
+    loop.intent_grace = 60
+    assert not run(loop.apply(f)).failed  # adopted by its tag: no duplicate
+    assert len(loop.live_for("inference/a")) == 1

@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "exit-codes.md"
 
 # Codes that belong to no error class: success, "changes" under --detailed-exitcode, the
-# internal-error fallback of main() and Ctrl-C (both in reconciler/cli/app.py).
-NOT_FROM_CLASSES = {0, 2, 70, 130}
+# internal-error fallback of main() (reconciler/cli/app.py) and SIGTERM's 143 (RunCancelled
+# and the signal guard exit 128 + the signal; the class itself carries SIGINT's 130).
+NOT_FROM_CLASSES = {0, 2, 70, 143}
 
 _ROW = re.compile(r"^\| (\d+) \| *(`(\w+)`)? *\|", re.MULTILINE)
 
