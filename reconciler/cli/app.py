@@ -131,11 +131,19 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register_commands()
+    with guarded():  # first: a cancel during start-up is clean too
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
+        _register_commands()
         cli.main(args=argv, prog_name="reconciler", standalone_mode=True)
     except SystemExit:
         raise
+    except Interrupted as exc:  # before a command ran (loading the commands)
+        click.echo(f"Cancelled ({exc}): nothing was changed.", err=True)
+        sys.exit(exc.exit_code)
     except Exception as exc:  # last resort: never a traceback, never a secret
         click.echo(scrub(f"Internal error: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(70)

@@ -117,6 +117,11 @@ def current_guard() -> SignalGuard | None:
 
 @contextmanager
 def guarded() -> Iterator[SignalGuard]:
+    """The running command's guard: the one ``main()`` installed first thing, or a new one."""
+    existing = current_guard()
+    if existing is not None:
+        yield existing
+        return
     guard = SignalGuard()
     guard.install()
     _CURRENT.append(guard)

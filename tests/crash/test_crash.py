@@ -110,7 +110,9 @@ def test_sigterm_at_random_moments_then_one_apply_converges(world: CrashWorld) -
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
         assert time.monotonic() - started < 10  # CI sends SIGKILL ~10 s after SIGTERM
-        assert proc.returncode in (143, 0), (trial, proc.returncode)
+        # 143: cancelled cleanly; 0: it had finished; -SIGTERM: it had not yet reached the
+        # reconciler's own code (interpreter start-up), so it had done nothing at all.
+        assert proc.returncode in (143, 0, -signal.SIGTERM), (trial, proc.returncode)
         assert all(text == "" for text in _lock_records(world).values())
         again = world.run(world.args("apply", "--auto-approve", "--intent-grace", "3"))
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
