@@ -16,8 +16,9 @@ land in a secret field.
 
 Expansion is bounded: a resolved variable holds at most ``MAX_VARIABLE_CHARS`` characters,
 one document's interpolated strings at most ``MAX_EXPANDED_CHARS`` in all, and variables nest at
-most ``MAX_VARIABLE_DEPTH`` deep, so a small manifest cannot make the reconciler build a
-huge plan or spend its memory.
+most ``MAX_VARIABLE_DEPTH`` deep, and interpolating one document may take at most
+``MAX_INTERPOLATION_SECONDS``, so a small manifest cannot make the reconciler build a huge plan
+or spend its memory and time.
 
 A string that used ``${env:...}`` inside ``envs[].value`` (instance or container),
 ``registry_credentials.*`` or the top-level ``backend`` becomes a :class:`~pydantic.SecretStr`,
@@ -32,7 +33,8 @@ models turn ``"8080"`` into an integer and ``"true"`` into a boolean where a fie
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
@@ -46,6 +48,7 @@ _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
 MAX_VARIABLE_CHARS = 1024 * 1024
 MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 MAX_VARIABLE_DEPTH = 32
+MAX_INTERPOLATION_SECONDS = 20.0
 _VAR = re.compile(r"^\s*var\.([A-Za-z_][A-Za-z0-9_-]*)\s*$")
 _ENV = re.compile(r"^\s*env:([A-Za-z_][A-Za-z0-9_]*)(:-(.*))?$", re.DOTALL)
 
@@ -82,16 +85,23 @@ class _Resolved:
 
 
 class _Budget:
-    """Characters one document's interpolation may still produce."""
+    """Characters and time one document's interpolation may still spend."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, deadline: float, clock: Callable[[], float]) -> None:
         self.left = limit
+        self.deadline = deadline
+        self.clock = clock
         self.exceeded = False
+        self.too_slow = False
+        self._strings = 0
 
     def spend(self, count: int) -> bool:
         self.left -= count
+        self._strings += 1
         if self.left < 0:
             self.exceeded = True
+        elif self._strings % 256 == 0 and self.clock() > self.deadline:
+            self.exceeded = self.too_slow = True
         return not self.exceeded
 
 
@@ -104,10 +114,14 @@ class Interpolator:
         environ: Mapping[str, str],
         *,
         max_expanded_chars: int = MAX_EXPANDED_CHARS,
+        max_seconds: float = MAX_INTERPOLATION_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.variables = variables
         self.environ = environ
         self.max_expanded_chars = max_expanded_chars
+        self.max_seconds = max_seconds
+        self.clock = clock
         self._resolved: dict[str, _Resolved] = {}
 
     def interpolate(
@@ -121,12 +135,20 @@ class Interpolator:
         data = document.data
         if not isinstance(data, dict):
             return data, issues
-        budget = _Budget(self.max_expanded_chars)
+        budget = _Budget(self.max_expanded_chars, self.clock() + self.max_seconds, self.clock)
         out = {
             key: value if key in skip_keys else self._walk(value, (key,), document, issues, budget)
             for key, value in data.items()
         }
-        if budget.exceeded:
+        if budget.too_slow:
+            issues.append(
+                document.issue(
+                    (),
+                    f"interpolating this manifest took longer than {self.max_seconds:g}s and was "
+                    "stopped; it has too many or too large ${...} values",
+                )
+            )
+        elif budget.exceeded:
             limit = self.max_expanded_chars // (1024 * 1024)
             issues.append(
                 document.issue(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.cli.app import _register_commands
+from reconciler.emulator import Emulator, EmulatorConfig
+from reconciler.emulator.config import EndpointFaults
 
 _register_commands()
 
@@ -93,3 +96,29 @@ def test_backend_init_without_psycopg_gives_the_install_command() -> None:
     assert done.returncode == 64, done.stderr
     assert "pip install 'shadeform-reconciler[postgres]'" in done.stderr
     assert "Internal error" not in done.stderr
+
+
+def test_no_coroutine_is_left_unawaited_when_a_read_fails(tmp_path: Path) -> None:
+    """The catalog read failing while refresh connects used to leave httpx's connection
+    attempt unawaited (a RuntimeWarning after the error)."""
+    emulator = Emulator(EmulatorConfig(api_key="key-for-this-test", boot_seconds=0.0))
+    emulator.faults.endpoints["InstancesTypes"] = EndpointFaults(
+        error_rate=1.0, error_statuses=(500,)
+    )
+    (tmp_path / "m.yaml").write_text(
+        "fleet: f\ninstances:\n  - {name: a, cloud: hyperstack, region: canada-1,"
+        " shade_instance_type: A6000, shade_cloud: true}\n"
+    )
+    with emulator.serve_in_thread() as url:
+        env = dict(
+            os.environ,
+            SHADEFORM_API_KEY="key-for-this-test",
+            SHADEFORM_API_URL=url,
+            PYTHONWARNINGS="always",
+        )
+        args = [sys.executable, "-m", "reconciler", "plan", str(tmp_path / "m.yaml")]
+        args += ["--state-dir", str(tmp_path / "state")]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 6, done.stderr
+    assert "Shadeform had a server error after 5 attempts" in done.stderr
+    assert "never awaited" not in done.stderr and "Warning" not in done.stderr

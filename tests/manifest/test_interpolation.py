@@ -239,3 +239,12 @@ def test_the_expanded_size_of_a_document_is_capped() -> None:
     [issue] = issues
     assert (issue.line, issue.field) == (1, "")
     assert "beyond 16 MiB of text" in issue.message
+
+
+def test_the_time_spent_interpolating_a_document_is_capped() -> None:
+    document, _ = parse_document("tags:\n" + "  - '${var.x}'\n" * 2000, "m.yaml")
+    ticks = iter(range(0, 10_000_000, 50))  # each look at the clock: 50 s later
+    interpolator = Interpolator({"x": "y"}, {}, max_seconds=100, clock=lambda: next(ticks))
+    _, issues = interpolator.interpolate(document)
+    [issue] = issues
+    assert "took longer than 100s and was stopped" in issue.message
