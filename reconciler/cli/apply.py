@@ -234,6 +234,7 @@ def apply(
     paths: tuple[Path, ...],
     replace: tuple[str, ...],
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
@@ -271,7 +272,12 @@ def apply(
         lock_timeout=lock_timeout,
         parallelism=parallelism,
         intent_grace=intent_grace,
-        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
+        options=PlanOptions(
+            targets=targets,
+            excludes=excludes,
+            replace=replace,
+            allow_over_budget=allow_over_budget,
+        ),
         wait_for_pending=True,
     )
     _plan_and_apply(
@@ -339,6 +345,7 @@ def destroy(
     app: AppContext,
     paths: tuple[Path, ...],
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
@@ -362,7 +369,9 @@ def destroy(
         lock_timeout=lock_timeout,
         parallelism=parallelism,
         intent_grace=intent_grace,
-        options=PlanOptions(targets=targets, destroy=True, allow_over_budget=allow_over_budget),
+        options=PlanOptions(
+            targets=targets, excludes=excludes, destroy=True, allow_over_budget=allow_over_budget
+        ),
         wait_for_pending=True,
     )
     _plan_and_apply(

@@ -60,6 +60,14 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Accept a plan that breaks the fleet's budget; the plan records the override.",
     )(command)
     command = click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="ADDRESS",
+        help="Leave an address, a replica group or a fleet out of the plan (the inverse of "
+        "--target). Repeatable.",
+    )(command)
+    command = click.option(
         "--target",
         "targets",
         multiple=True,
@@ -153,7 +161,6 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
             stores, [f.name for f in fleets], timeout=run.lock_timeout, command=command_line()
         ) as states,
     ):
-
         waiting = PendingWait(sys.stdout, interactive=sys.stdout.isatty() and not in_ci())
 
         async def make() -> Plan:
@@ -245,6 +252,7 @@ def plan(
     out: Path | None,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     allow_over_budget: bool,
     intent_grace: float,
     sandbox: bool,
@@ -265,7 +273,12 @@ def plan(
         lock_timeout=lock_timeout,
         parallelism=parallelism,
         intent_grace=intent_grace,
-        options=PlanOptions(targets=targets, replace=replace, allow_over_budget=allow_over_budget),
+        options=PlanOptions(
+            targets=targets,
+            excludes=excludes,
+            replace=replace,
+            allow_over_budget=allow_over_budget,
+        ),
     )
     with planned(fleets, run) as session:
         result = session.plan

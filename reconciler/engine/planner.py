@@ -42,6 +42,7 @@ from reconciler.models.state import FleetState, InstanceRecord
 @dataclass(frozen=True)
 class PlanOptions:
     targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()  # the inverse of targets: left out of the plan
     replace: tuple[str, ...] = ()
     destroy: bool = False  # plan the deletion of everything the fleet owns
     allow_over_budget: bool = False  # record budget violations instead of failing
@@ -184,7 +185,7 @@ class _FleetPlanner:
 
         addresses = set(self.desired) | set(self.state.instances) | set(orphans_by_address)
         for address in sorted(addresses):
-            if self.options.targets and not address_selected(address, self.options.targets):
+            if not self._selected(address):
                 continue
             if address in self.blocked:
                 continue
@@ -499,6 +500,12 @@ class _FleetPlanner:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _selected(self, address: str) -> bool:
+        """Inside ``--target`` (when given) and outside every ``--exclude``."""
+        if self.options.targets and not address_selected(address, self.options.targets):
+            return False
+        return not address_selected(address, self.options.excludes)
+
     def _add(self, change: Change) -> None:
         self.changes.append(change)
 
@@ -529,11 +536,23 @@ class _FleetPlanner:
                 f"({'; '.join(r.message for r in c.reasons)})"
                 for c in violations
             ]
+            if self.options.destroy:
+                excludes = " ".join(f"--exclude {c.address}" for c in violations)
+                advice = (
+                    "\nNothing was deleted. To destroy everything else, leave these out: "
+                    f"{excludes} (or --target what you mean to destroy). To destroy them too, "
+                    "remove lifecycle.prevent_destroy from them in the manifest first."
+                )
+            else:
+                advice = (
+                    "\nNothing was changed. Leave the fields that force replacement unchanged, "
+                    "or remove lifecycle.prevent_destroy from these instances first if you "
+                    "really mean to replace or delete them."
+                )
             raise PolicyError(
                 "The plan would destroy instances protected by lifecycle.prevent_destroy:\n"
                 + "\n".join(lines)
-                + "\nRemove prevent_destroy from these instances first if you really mean it, "
-                "or leave the fields that force replacement unchanged."
+                + advice
             )
 
 

@@ -50,7 +50,9 @@ async def refresh_and_plan(
     plan = Plan(
         fleets=fleet_plans,
         targets=options.targets,
+        excludes=options.excludes,
         replace=options.replace,
+        destroy=options.destroy,
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
     return plan
@@ -101,10 +103,11 @@ def check_selectors(
     states: Mapping[str, FleetState],
     snapshots: Mapping[str, LiveSnapshot],
 ) -> None:
-    """Refuse a ``--target``/``--replace`` that names nothing: a typo must not plan nothing
+    """Refuse a ``--target``/``--exclude``/``--replace`` that names nothing: a typo must not plan nothing
     and exit 0. Known are the fleets, their declared addresses (and replica groups), the
     addresses in their states and those live instances carry."""
     selectors = [("--target", t) for t in options.targets]
+    selectors += [("--exclude", e) for e in options.excludes]
     selectors += [("--replace", r) for r in options.replace]
     if not selectors:
         return

@@ -219,6 +219,7 @@ class Plan(PlanModel):
         description="Manifest paths the plan was made from (apply PLANFILE reloads them)",
     )
     targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = Field(default=(), description="Addresses left out (--exclude)")
     replace: tuple[str, ...] = ()
     destroy: bool = False
     created_at: str | None = None

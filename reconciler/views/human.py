@@ -115,9 +115,11 @@ def _preamble(plan: Plan) -> Iterator[str]:
         yield "Destroy plan: every instance the selected fleets own is to be deleted."
     if plan.targets:
         yield "Targeted plan: only " + ", ".join(clean_text(t) for t in plan.targets)
+    if plan.excludes:
+        yield "Left out (--exclude): " + ", ".join(clean_text(e) for e in plan.excludes)
     if plan.replace:
         yield "Replacement requested: " + ", ".join(clean_text(r) for r in plan.replace)
-    if plan.sandbox or plan.destroy or plan.targets or plan.replace:
+    if plan.sandbox or plan.destroy or plan.targets or plan.excludes or plan.replace:
         yield ""
 
 

@@ -80,6 +80,8 @@ def _title(plan: Plan, summary: Summary) -> str:
     lines = [title, ""]
     if plan.targets:
         lines += ["Targeted plan: only " + ", ".join(md_code(t) for t in plan.targets), ""]
+    if plan.excludes:
+        lines += ["Left out (--exclude): " + ", ".join(md_code(e) for e in plan.excludes), ""]
     if plan.replace:
         lines += ["Replacement requested: " + ", ".join(md_code(r) for r in plan.replace), ""]
     return "\n".join(lines) + "\n"

@@ -122,3 +122,13 @@ def test_no_coroutine_is_left_unawaited_when_a_read_fails(tmp_path: Path) -> Non
     assert done.returncode == 6, done.stderr
     assert "Shadeform had a server error after 5 attempts" in done.stderr
     assert "never awaited" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_exclude_leaves_addresses_out_and_a_typo_is_refused(workspace, sandbox_env) -> None:
+    manifests, state_dir, _ = workspace
+    result = invoke(["plan", *common(manifests, state_dir), "--exclude", "web/api-0"], sandbox_env)
+    assert result.exit_code == 0, result.output
+    assert "Left out (--exclude): web/api-0" in result.output
+    assert "+ web/api-1" in result.output and "+ web/api-0" not in result.output
+    typo = invoke(["plan", *common(manifests, state_dir), "--exclude", "web/api-9"], sandbox_env)
+    assert typo.exit_code == 64 and "--exclude web/api-9 names no fleet or address" in typo.output

@@ -51,6 +51,7 @@ def test_top_level_shape_and_order():
         "kind",
         "paths",
         "targets",
+        "excludes",
         "replace",
         "destroy",
         "created_at",
