@@ -54,6 +54,8 @@ class SecretRegistry:
         """Remember ``value`` (a plain string or a :class:`SecretStr`); short ones are skipped."""
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if value and value != value.strip():
+            self.add(value.strip())  # as used: settings strip keys read from the environment
         if not value or len(value) < MIN_SECRET_CHARS:
             return
         spellings = {value, json.dumps(value)[1:-1], quote(value, safe=""), quote(value)}

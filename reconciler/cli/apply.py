@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli import signals
 from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.options import DURATION
 from reconciler.cli.plan import (
@@ -136,7 +136,7 @@ def _execute(
             )
 
     with sink, guard.cancellable() if guard else nullcontext() as token:
-        report = asyncio.run(run(token))
+        report = signals.run(run(token))
     pending = _pending_creates(recorders, intent_grace)
     render_apply_summary(report, sys.stdout, pending=pending, verb=verb)
     if report.cancelled:
@@ -313,7 +313,9 @@ def _apply_saved(
     if not plan.fleets:
         click.echo(f"{plan_file} changes nothing; there is nothing to apply.")
         return
-    fleets = load_from_cli(tuple(Path(p) for p in plan.paths), vars=vars, var_files=var_files)
+    fleets = load_from_cli(
+        tuple(Path(p) for p in plan.paths), vars=vars, var_files=var_files, state_dir=state_dir
+    )
     names = {f.fleet for f in plan.fleets}
     fleets = [f for f in fleets if f.name in names]
     stores = FleetStores.for_fleets(fleets, state_dir)
@@ -399,7 +401,7 @@ def refresh(
 ) -> None:
     """Record what exists now in the state, changing nothing in Shadeform."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
     stores = FleetStores.for_fleets(fleets, state_dir)
     with (
         api_target(sandbox=sandbox, state_dir=state_dir) as target,
@@ -432,7 +434,7 @@ def refresh(
                     f"{len(live.orphans)} orphan(s) found; state serial {stored.serial}."
                 )
 
-        asyncio.run(run())
+        signals.run(run())
 
 
 @cli.command(name="import")
@@ -454,7 +456,7 @@ def import_(
 ) -> None:
     """Adopt an existing instance INSTANCE_ID as ADDRESS (fleet/name) and tag it as owned."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
     specs = {s.address: s for f in fleets for s in f.instances}
     spec = specs.get(address)
     if spec is None:
@@ -514,7 +516,7 @@ def import_(
                     state.model_copy(update={"instances": instances})
                 )
 
-        stored = asyncio.run(run())
+        stored = signals.run(run())
     click.echo(
         f"Imported {instance_id} as {address} (state serial {stored.serial}). "
         "Run `reconciler plan` to see how it differs from the manifest."

@@ -7,13 +7,13 @@ disturbed) and asks Shadeform for the live instances, whose ``hourly_price`` and
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from reconciler.cli import signals
 from reconciler.cli.app import cli
 from reconciler.cli.options import state_dir_option
 from reconciler.cli.session import FleetStores, api_target
@@ -46,7 +46,7 @@ def fleet_spends(*, fleets: list[Fleet], state_dir: Path, sandbox: bool) -> list
             async with target.client(parallelism=LOOKUP_PARALLELISM) as client:
                 return await refresh_fleets(client, states, now=datetime.now(UTC))
 
-        snapshots = asyncio.run(run())
+        snapshots = signals.run(run())
     return [fleet_spend(states[name], snapshots[name]) for name in states]
 
 
@@ -73,7 +73,7 @@ def cost(
     Figures are Shadeform's own: each instance's hourly price and its cost estimate since it
     was created. Read-only; no lock is taken.
     """
-    fleets = load_from_cli(paths, vars=vars, var_files=var_files)
+    fleets = load_from_cli(paths, vars=vars, var_files=var_files, state_dir=state_dir)
     report = fleet_spends(fleets=fleets, state_dir=state_dir, sandbox=sandbox)
     if as_json:
         render_cost_json(report, sys.stdout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli import signals
 from reconciler.cli.app import AppContext, cli, pass_app
 from reconciler.cli.options import SECONDS
 from reconciler.cli.session import (
@@ -23,6 +23,7 @@ from reconciler.cli.session import (
     command_line,
     connection_options,
     locked_states,
+    running_in_ci,
 )
 from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.planner import PlanOptions
@@ -93,8 +94,7 @@ def color_enabled(app: AppContext) -> bool:
 
 
 def in_ci() -> bool:
-    """``CI`` set to a true value (GitHub Actions, GitLab and most CI systems set CI=true)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return running_in_ci()
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def prepare_plan_run(
 ) -> tuple[list[Fleet], PlanRun]:
     """Load the manifests (default ``specs/``) and describe the planning run over them."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files)
+    fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
     run = PlanRun(
         paths=tuple(str(p) for p in chosen),
         sandbox=sandbox,
@@ -186,7 +186,7 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
                 )
 
         try:
-            made = asyncio.run(make())
+            made = signals.run(make())
         finally:
             waiting.done()
         plan = made.model_copy(update={"paths": run.paths, "sandbox": run.sandbox})

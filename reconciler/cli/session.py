@@ -12,7 +12,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +26,11 @@ from reconciler.errors import UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
+from reconciler.redaction import scrub
 from reconciler.state import (
     Backend,
     FileBackend,
+    PostgresBackend,
     StateStore,
     new_state,
     open_backend,
@@ -138,10 +140,26 @@ def fleet_backend(fleet: Fleet, *, override: str | None, state_dir: Path) -> Bac
     if override:
         return parse_backend_url(override)
     if fleet.backend is not None:
-        return parse_backend_url(fleet.backend.get_secret_value(), base_dir=manifest_dir)
+        chosen = parse_backend_url(fleet.backend.get_secret_value(), base_dir=manifest_dir)
+        if isinstance(chosen, PostgresBackend) and running_in_ci():
+            # In CI the manifests may come from a pull request: a backend they name could be
+            # anyone's server, which libpq would hand PGPASSWORD. Only the job may choose.
+            raise UsageError(
+                f"Fleet {fleet.name}'s manifest names a database backend ({chosen.display}), "
+                "and in CI (CI is set) a backend is only taken from the job, never from a "
+                "manifest a pull request could change. Set RECONCILER_BACKEND (or pass "
+                "--backend) to the database this job should use."
+            )
+        return chosen
     if fleet.state_dir:
         return FileBackend((manifest_dir / fleet.state_dir).resolve())
     return FileBackend(state_dir)
+
+
+def running_in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """``CI`` set to a true value (GitHub Actions, GitLab and most CI systems set CI=true)."""
+    value = (os.environ if environ is None else environ).get("CI", "")
+    return value.strip().lower() not in ("", "0", "false", "no")
 
 
 def store_for_command(state_dir: Path, *, backend: str | None = None) -> StateStore:
@@ -201,7 +219,7 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     """The command as typed, for lock holders and the state history, with URL passwords
     hidden (a ``--backend postgresql://user:pw@...`` must not end up in the database)."""
     words = sys.argv[1:] if argv is None else argv
-    return redact_urls(" ".join(["reconciler", *words]))[:500]
+    return scrub(redact_urls(" ".join(["reconciler", *words])))[:500]
 
 
 def confirm_or_abort(question: str, *, auto_approve: bool) -> None:

@@ -15,22 +15,33 @@ So the CLI installs its own handler for both, whatever the inherited disposition
   pending, then the locks are released.
 - A **second** signal raises :class:`Interrupted` wherever the run is (still unwinding, so
   locks are released); a **third** ends the process on the spot.
+- Once an apply has started, a first signal never raises: after the actions it only lets the
+  run finish what it is doing (the summary, saving, releasing the locks), so no message can
+  claim "nothing was changed" and no lock release is cut short.
+
+Raising from a signal handler while an asyncio loop runs would land in whichever task happens
+to be running, and asyncio stores a task's exception instead of propagating it. So while a
+coroutine runs under :func:`run` the handler raises nothing: it cancels the run's main task
+(through the loop, which is safe from a handler) and :func:`run` raises the
+:class:`Interrupted` once the loop has unwound.
 
 The exit code is 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.engine.cancel import CancelToken
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
 
 
 def exit_code_for(signum: int) -> int:
@@ -63,9 +74,11 @@ class SignalGuard:
     def __init__(self) -> None:
         self.count = 0
         self.first: int | None = None
+        self.applying_started = False
         self._token: CancelToken | None = None
         self._previous: dict[int, Any] = {}
-        self.applying_started = False
+        self._main_task: asyncio.Task[Any] | None = None
+        self._pending: Interrupted | None = None
 
     def install(self) -> None:
         for signum in HANDLED:
@@ -95,16 +108,44 @@ class SignalGuard:
         finally:
             self._token = None
 
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """``asyncio.run(main)``, interruptible without raising into a random task."""
+
+        async def root() -> T:
+            self._main_task = asyncio.current_task()
+            try:
+                return await main
+            finally:
+                self._main_task = None
+
+        try:
+            result = asyncio.run(root())
+        except asyncio.CancelledError:
+            if self._pending is not None:
+                raise self._pending from None
+            raise
+        if self._pending is not None:
+            raise self._pending
+        return result
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         if self.first is None:
             self.first = signum
         if self.count >= 3:
             os._exit(exit_code_for(self.first))
-        if self.count == 1 and self._token is not None:
-            self._token.cancel(signal_name(signum))
+        forced = self.count > 1
+        if not forced and (self._token is not None or self.applying_started):
+            if self._token is not None:
+                self._token.cancel(signal_name(signum))
+            return  # the apply winds down by itself; nothing is cut short
+        interrupt = Interrupted(self.first, forced=forced)
+        task = self._main_task
+        if task is not None and not task.done():
+            self._pending = interrupt
+            task.get_loop().call_soon_threadsafe(task.cancel)
             return
-        raise Interrupted(self.first, forced=self.count > 1)
+        raise interrupt
 
 
 _CURRENT: list[SignalGuard] = []
@@ -113,6 +154,12 @@ _CURRENT: list[SignalGuard] = []
 def current_guard() -> SignalGuard | None:
     """The guard of the running command, if the CLI installed one."""
     return _CURRENT[-1] if _CURRENT else None
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine the way every CLI command does: under the guard when there is one."""
+    guard = current_guard()
+    return guard.run(main) if guard is not None else asyncio.run(main)
 
 
 @contextmanager

@@ -85,6 +85,8 @@ def load_from_cli(
     paths: Sequence[Path],
     vars: Sequence[str] = (),  # noqa: A002 - named after the --var option
     var_files: Sequence[Path] = (),
+    *,
+    state_dir: Path | None = None,
 ) -> list[Fleet]:
     """Load fleets the way every command does: default ``specs/``, os.environ, cwd.
 
@@ -97,7 +99,11 @@ def load_from_cli(
     environ = _RecordingEnviron(os.environ)
     try:
         fleets = load_fleets(
-            chosen, variables=parse_var_assignments(vars), var_files=var_files, environ=environ
+            chosen,
+            variables=parse_var_assignments(vars),
+            var_files=var_files,
+            environ=environ,
+            protected=(state_dir,) if state_dir is not None else (),
         )
     finally:
         # Every environment value a manifest read is a secret (it may only fill secret

@@ -16,15 +16,19 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 
 
 class CancelToken:
-    """Set once; wakes every asyncio waiter registered with :meth:`wait`."""
+    """Set once; wakes every asyncio waiter registered with :meth:`wait`.
+
+    Lock-free on purpose: :meth:`cancel` runs inside signal handlers, which interrupt the main
+    thread at any bytecode, possibly in the middle of :meth:`wait`; a lock held there would
+    deadlock the process. Appending to a list and assigning an attribute are atomic in
+    CPython, and :meth:`wait` checks again after registering, so no wake-up is lost.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._reason: str | None = None
         self._wakers: list[Callable[[], None]] = []
 
@@ -39,24 +43,27 @@ class CancelToken:
 
     def cancel(self, reason: str) -> None:
         """Ask the run to stop; idempotent (the first reason is kept)."""
-        with self._lock:
-            if self._reason is not None:
-                return
-            self._reason = reason
-            wakers, self._wakers = self._wakers, []
-        for wake in wakers:
+        if self._reason is not None:
+            return
+        self._reason = reason
+        for wake in list(self._wakers):
             wake()
 
     async def wait(self) -> None:
         """Return once cancellation is requested."""
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
-        with self._lock:
-            if self._reason is None:
-                self._wakers.append(lambda: _wake(loop, event))
-            else:
+
+        def waker() -> None:
+            _wake(loop, event)
+
+        self._wakers.append(waker)
+        try:
+            if self._reason is not None:
                 event.set()
-        await event.wait()
+            await event.wait()
+        finally:
+            self._wakers.remove(waker)
 
 
 def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:

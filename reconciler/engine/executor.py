@@ -550,9 +550,15 @@ class Executor:
                     f"kept {old_id}"
                 )
             if self.cancel.requested:
+                # The old instance still serves: keep it as the address's record and take the
+                # unfinished replacement away, so the next run starts the replacement afresh
+                # instead of deleting the serving instance as a "duplicate".
+                await self._restore(recorder, change, old_id)
+                await self._delete(fleet, new_id)
                 raise ActionFailed(
                     f"cancelled ({self.cancel.reason}) while waiting for {new_id} to become "
-                    f"active; {old_id} still runs and the next run finishes the replacement"
+                    f"active; kept {old_id}, which still serves, and deleted {new_id}; the next "
+                    "run replaces it again"
                 )
             self._emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}")
             await self._pause(self.options.poll_interval)

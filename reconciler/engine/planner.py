@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from reconciler.engine.budget import check_budget, fleet_cost
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import diff_specs
 from reconciler.engine.placement import PLACEMENT_KEYS, Envelope, envelope_for
-from reconciler.errors import PolicyError
+from reconciler.errors import ManifestError, ManifestIssue, PolicyError
 from reconciler.models.catalog import Catalog, dollars_to_cents
 from reconciler.models.live import (
     Health,
@@ -46,6 +47,9 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     destroy: bool = False  # plan the deletion of everything the fleet owns
     allow_over_budget: bool = False  # record budget violations instead of failing
+    now: datetime | None = None
+    """The plan's moment (data, not a clock): a new instance's ``auto_delete`` date must
+    follow it, or Shadeform would delete the machine as soon as it is created."""
 
 
 def address_selected(address: str, selectors: Iterable[str]) -> bool:
@@ -155,6 +159,8 @@ class _FleetPlanner:
 
     def run(self) -> FleetPlan:
         for intent in self.live.intents:
+            if not self._selected(intent.address):
+                continue  # outside --target/--exclude: neither reported nor waited for
             if intent.resolution is IntentResolution.PENDING:
                 self.blocked[intent.address] = Blocked(
                     address=intent.address,
@@ -198,6 +204,7 @@ class _FleetPlanner:
                 self._plan_undesired(address, record, orphans)
 
         self._check_prevent_destroy()
+        self._check_auto_delete_dates()
         changes = tuple(self.changes)
         overrides = check_budget(
             self.fleet, changes, allow_over_budget=self.options.allow_over_budget
@@ -521,6 +528,38 @@ class _FleetPlanner:
         if record is not None:
             return bool(record.applied_spec.get("lifecycle", {}).get("prevent_destroy", False))
         return False
+
+    def _check_auto_delete_dates(self) -> None:
+        """A create or replacement whose ``auto_delete.date_threshold`` has passed is a manifest
+        error (exit 3): the new machine would be deleted at once. Instances that already run
+        are not held to it (Shadeform deletes them at that date by itself), so a manifest
+        whose date has passed can still be planned, destroyed and refreshed."""
+        if self.options.now is None:
+            return
+        issues = []
+        for change in self.changes:
+            if change.action not in (Action.CREATE, Action.REPLACE):
+                continue
+            spec = self.desired.get(change.address)
+            when_text = spec.auto_delete.date_threshold if spec and spec.auto_delete else None
+            if spec is None or when_text is None:
+                continue
+            when = datetime.fromisoformat(when_text.upper().replace("Z", "+00:00"))
+            if when.tzinfo is not None and when <= self.options.now:
+                issues.append(
+                    ManifestIssue(
+                        spec.source.file if spec.source else self.fleet.source,
+                        spec.source.line if spec.source else None,
+                        None,
+                        "auto_delete.date_threshold",
+                        f"{spec.address}: {when_text} is in the past, and this plan would "
+                        f"{change.action.value} the instance: Shadeform would delete the new "
+                        "machine as soon as it is created. Set a future time or remove the "
+                        "date_threshold",
+                    )
+                )
+        if issues:
+            raise ManifestError(issues)
 
     def _check_prevent_destroy(self) -> None:
         violations = [

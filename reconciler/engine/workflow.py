@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from difflib import get_close_matches
 
@@ -43,6 +44,8 @@ async def refresh_and_plan(
         await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
         raise
     check_selectors(options, fleets, states, snapshots)
+    if options.now is None:
+        options = replace(options, now=now)
     fleet_plans = tuple(
         plan_fleet(fleet, states[fleet.name], snapshots[fleet.name], options, catalog)
         for fleet in fleets

@@ -9,8 +9,10 @@ The **tree** of a manifest is the git work tree that contains it (the nearest an
 ``.git``), or else the path given on the command line (that directory, or the directory of
 that file). Paths given on the command line are trusted; paths inside manifests are not. A
 path from a manifest must be relative, and after resolving every symlink it must still lie
-inside the tree. A file read this way must be a regular file (not a FIFO, device or
-directory) of UTF-8 text under a size limit.
+inside the tree, outside any hidden file or directory (``.git`` holds the CI checkout's token
+in its config, ``.env`` files hold secrets) and outside the run's own state directories (their
+files hold the keys of secret fingerprints). A file read this way must be a regular file (not a
+FIFO, device or directory) of UTF-8 text under a size limit.
 
 Example::
 
@@ -40,9 +42,20 @@ def manifest_tree(manifest: Path, *, given: Path) -> Path:
     return given_resolved if given_resolved.is_dir() else given_resolved.parent
 
 
-def contained_path(root: Path, base: Path, written: str, *, what: str) -> Path:
+def contained_path(
+    root: Path,
+    base: Path,
+    written: str,
+    *,
+    what: str,
+    protected: tuple[Path, ...] = (),
+    allow_hidden: bool = False,
+) -> Path:
     """``written`` (from a manifest in ``base``) resolved, or :class:`Escape` if it leaves
-    ``root``. The path need not exist; its existing part is resolved through symlinks."""
+    ``root``, names a hidden file or directory (``.git`` always; others unless
+    ``allow_hidden``, which state directories get) or lies in one of the ``protected``
+    directories. The path need not exist; its existing part is resolved through
+    symlinks."""
     if not written or "\0" in written:
         raise Escape(f"{what} is not a usable path")
     pure = PurePosixPath(written)
@@ -51,12 +64,30 @@ def contained_path(root: Path, base: Path, written: str, *, what: str) -> Path:
             f"{what} '{written}' must be a path relative to the manifest; paths inside "
             "manifests may not name places outside the manifest's tree"
         )
-    resolved = (base / written).resolve(strict=False)
+    try:
+        resolved = (base / written).resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a component that cannot be read
+        raise Escape(f"{what} '{written}' cannot be resolved ({exc})") from None
     if not resolved.is_relative_to(root):
         raise Escape(
             f"{what} '{written}' leads outside the manifest's tree ({root}) once symlinks are "
             "resolved; a manifest may only refer to files in its own repository"
         )
+    parts = resolved.relative_to(root).parts
+    hidden = [
+        part for part in parts if part == ".git" or (part.startswith(".") and not allow_hidden)
+    ]
+    if hidden:
+        raise Escape(
+            f"{what} '{written}' is in a hidden file or directory ('{hidden[0]}'); manifests "
+            "may not read hidden paths such as .git or .env"
+        )
+    for directory in protected:
+        if resolved.is_relative_to(directory):
+            raise Escape(
+                f"{what} '{written}' is inside the state directory {directory}; manifests may "
+                "not read the reconciler's own state"
+            )
     return resolved
 
 
@@ -67,12 +98,18 @@ class ContainedFile:
 
 
 def read_contained_file(
-    root: Path, base: Path, written: str, *, max_bytes: int, what: str = "script file"
+    root: Path,
+    base: Path,
+    written: str,
+    *,
+    max_bytes: int,
+    what: str = "script file",
+    protected: tuple[Path, ...] = (),
 ) -> ContainedFile:
     """A regular file inside ``root``, read whole (at most ``max_bytes``); :class:`Escape`
     for anything else. The file is opened without blocking and checked after opening, so a
     FIFO or a device named by a manifest can neither hang nor feed the reconciler."""
-    path = contained_path(root, base, written, what=what)
+    path = contained_path(root, base, written, what=what, protected=protected)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -104,10 +141,18 @@ def read_contained_file(
 
 
 def read_contained_text(
-    root: Path, base: Path, written: str, *, max_bytes: int, what: str = "script file"
+    root: Path,
+    base: Path,
+    written: str,
+    *,
+    max_bytes: int,
+    what: str = "script file",
+    protected: tuple[Path, ...] = (),
 ) -> ContainedFile:
     """Like :func:`read_contained_file`, and the content must be UTF-8 text (no NUL bytes)."""
-    found = read_contained_file(root, base, written, max_bytes=max_bytes, what=what)
+    found = read_contained_file(
+        root, base, written, max_bytes=max_bytes, what=what, protected=protected
+    )
     try:
         text = found.content.decode("utf-8")
     except UnicodeDecodeError as exc:

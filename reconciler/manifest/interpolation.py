@@ -93,6 +93,7 @@ class _Budget:
         self.clock = clock
         self.exceeded = False
         self.too_slow = False
+        self.reported = False  # a field already carries the problem
         self._strings = 0
 
     def spend(self, count: int) -> bool:
@@ -148,7 +149,7 @@ class Interpolator:
                     "stopped; it has too many or too large ${...} values",
                 )
             )
-        elif budget.exceeded:
+        elif budget.exceeded and not budget.reported:
             limit = self.max_expanded_chars // (1024 * 1024)
             issues.append(
                 document.issue(
@@ -172,7 +173,7 @@ class Interpolator:
         if isinstance(value, str):
             if "$" not in value:
                 return value
-            result = self._string(value, path, document, issues)
+            result = self._string(value, path, document, issues, budget)
             text = result.get_secret_value() if isinstance(result, SecretStr) else result
             budget.spend(len(text))
             return result
@@ -187,11 +188,20 @@ class Interpolator:
         return value
 
     def _string(
-        self, text: str, path: FieldPath, document: Document, issues: list[ManifestIssue]
+        self,
+        text: str,
+        path: FieldPath,
+        document: Document,
+        issues: list[ManifestIssue],
+        budget: _Budget,
     ) -> str | SecretStr:
-        result, used_env, problems = self._expand(text, quote=not is_always_secret_path(path))
+        result, used_env, problems = self._expand(
+            text, quote=not is_always_secret_path(path), limit=max(0, budget.left)
+        )
         for problem in problems:
             issues.append(document.issue(path, problem))
+        if any(_TOO_LONG in problem for problem in problems):
+            budget.exceeded = budget.reported = True  # stop here: one problem says it all
         if problems:
             return text
         if used_env and is_secret_path(path):
@@ -212,16 +222,24 @@ class Interpolator:
         return result
 
     def _expand(
-        self, text: str, *, quote: bool, chain: tuple[str, ...] = ()
+        self, text: str, *, quote: bool, chain: tuple[str, ...] = (), limit: int
     ) -> tuple[str, bool, list[str]]:
-        """(text with every ``${...}`` replaced, used the environment, problems)."""
+        """(text with every ``${...}`` replaced, used the environment, problems).
+
+        Stops as soon as the text would grow past ``limit`` characters: the length is counted
+        while the parts are gathered, so a variable used a thousand times is refused before
+        a thousand copies are ever built."""
         used_env = False
         problems: list[str] = []
         parts: list[str] = []
+        length = 0
         end = 0
         for match in _TOKEN.finditer(text):
             parts.append(text[end : match.start()])
+            length += match.start() - end
             end = match.end()
+            if length > limit:
+                return "", used_env, [_too_long(limit)]
             token = match.group(0)
             if token == "$${":
                 parts.append("${")
@@ -236,6 +254,10 @@ class Interpolator:
                 continue
             used_env = used_env or resolved.from_env
             parts.append(resolved.text)
+            length += len(resolved.text)
+        length += len(text) - end
+        if length > limit:
+            return "", used_env, [_too_long(limit)]
         parts.append(text[end:])
         return "".join(parts), used_env, problems
 
@@ -253,16 +275,13 @@ class Interpolator:
                 f"({' -> '.join(chain[:3])} -> ...)"
             )
         raw = self.variables[name]
-        text, from_env, problems = self._expand(raw, quote=True, chain=(*chain, name))
+        text, from_env, problems = self._expand(
+            raw, quote=True, chain=(*chain, name), limit=MAX_VARIABLE_CHARS
+        )
         if problems:
             nested = problems[0].startswith(("variables ", "in variable ", "variable "))
             problem = problems[0] if nested else f"in variable '{name}': {problems[0]}"
             resolved = _Resolved(problem=problem)
-        elif len(text) > MAX_VARIABLE_CHARS:
-            resolved = _Resolved(
-                problem=f"variable '{name}' expands to {len(text):,} characters; the limit is "
-                f"{MAX_VARIABLE_CHARS:,}"
-            )
         else:
             resolved = _Resolved(text=text, from_env=from_env)
         if not chain or resolved.problem is None or "cycle" not in resolved.problem:
@@ -309,3 +328,13 @@ class Interpolator:
             problem=f"cannot interpolate {what}: use ${{var.NAME}} or ${{env:NAME}}"
             " (write '$${' for a literal '${', e.g. in shell scripts)"
         )
+
+
+_TOO_LONG = "expands to more than"
+
+
+def _too_long(limit: int) -> str:
+    return (
+        f"this {_TOO_LONG} {limit:,} characters (a variable used many times, or a very "
+        "large one); use script_file for large scripts"
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +44,18 @@ def load_fleets(
     var_files: Sequence[Path] = (),
     environ: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
-    now: datetime | None = None,
+    protected: Sequence[Path] = (),
 ) -> list[Fleet]:
     """Load every manifest under ``paths`` (files, or directories searched recursively).
 
     ``variables`` (``--var``) win over ``var_files`` (later files win), which win over each
     manifest's own ``variables``. ``environ`` defaults to ``os.environ``. Relative paths are
     resolved against ``base_dir`` (default: the working directory) but keep their relative
-    spelling in messages and in ``Fleet.source``. ``now`` (default: the clock) is what an
-    ``auto_delete.date_threshold`` must lie after. Fleets come back sorted by name.
+    spelling in messages and in ``Fleet.source``. Fleets come back sorted by name.
 
     Paths inside a manifest (``script_file``, ``state_dir``, a ``file://`` backend) must stay
-    in the manifest's tree (:mod:`reconciler.manifest.containment`).
+    in the manifest's tree (:mod:`reconciler.manifest.containment`); no script may be read
+    from the ``protected`` directories (the run's state directory).
 
     Raises :class:`~reconciler.errors.ManifestError` listing every problem found.
 
@@ -69,12 +68,11 @@ def load_fleets(
     overrides = _read_var_files(var_files, base_dir, issues)
     overrides.update(variables or {})
     env = os.environ if environ is None else environ
-    moment = now or datetime.now(UTC)
-    scripts = ScriptFiles()
+    scripts = ScriptFiles(protected=tuple(p.resolve() for p in protected))
     fleets: list[Fleet] = []
     declared: dict[str, tuple[str, int]] = {}
     for manifest_file in files:
-        fleet, file_issues, document = _load_one(manifest_file, overrides, env, scripts, moment)
+        fleet, file_issues, document = _load_one(manifest_file, overrides, env, scripts)
         issues.extend(file_issues)
         if fleet is None or document is None:
             continue
@@ -104,12 +102,26 @@ def discover_manifests(
                 issues.append(
                     ManifestIssue(str(given), None, None, "", "no *.yaml or *.yml files here")
                 )
-            candidates = [
-                ManifestFile(
-                    on_disk / rel, str(given / rel), manifest_tree(on_disk / rel, given=on_disk)
+            tree = manifest_tree(on_disk / "_", given=on_disk)
+            candidates = []
+            for rel in inside:
+                display = str(given / rel)
+                try:
+                    real = (on_disk / rel).resolve()
+                except (OSError, RuntimeError):
+                    real = None
+                if real is None or not real.is_relative_to(tree):
+                    message = (
+                        "is a symlink out of the manifests' tree; a directory given on the "
+                        "command line only yields the manifests inside it"
+                    )
+                    issues.append(ManifestIssue(display, None, None, "", message))
+                    continue
+                candidates.append(
+                    ManifestFile(
+                        on_disk / rel, display, manifest_tree(on_disk / rel, given=on_disk)
+                    )
                 )
-                for rel in inside
-            ]
         else:
             candidates = [ManifestFile(on_disk, str(given), manifest_tree(on_disk, given=on_disk))]
         for candidate in candidates:
@@ -137,7 +149,6 @@ def _load_one(
     overrides: Mapping[str, str],
     environ: Mapping[str, str],
     scripts: ScriptFiles,
-    now: datetime,
 ) -> tuple[Fleet | None, list[ManifestIssue], Document | None]:
     try:
         document, issues = read_document(manifest_file.path, manifest_file.display)
@@ -175,7 +186,6 @@ def _load_one(
         directory=manifest_file.path.parent,
         root=manifest_file.root,
         scripts=scripts,
-        now=now,
     )
     issues.extend(found)
     return (fleet if not issues else None), issues, document

@@ -26,7 +26,6 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from reconciler.manifest.placement import (
 from reconciler.manifest.source import Document, FieldPath
 from reconciler.models import manifest as lang
 from reconciler.models import spec
+from reconciler.models.backend import file_url_directory
 
 MAX_SCRIPT_BYTES = 1024 * 1024
 MAX_FLEET_CHARS = 64 * 1024 * 1024
@@ -59,14 +59,23 @@ class ScriptFiles:
     inside the manifest's tree and only regular UTF-8 text files."""
 
     max_bytes: int = MAX_SCRIPT_BYTES
-    _cache: dict[tuple[Path, Path, str], bytes | str] = field(default_factory=dict)
+    protected: tuple[Path, ...] = ()
+    """Directories no script may be read from (the run's state directories)."""
+    _cache: dict[tuple[Path, Path, str, tuple[Path, ...]], bytes | str] = field(
+        default_factory=dict
+    )
 
-    def read(self, root: Path, base: Path, written: str) -> bytes | str:
+    def read(
+        self, root: Path, base: Path, written: str, *, protected: tuple[Path, ...] = ()
+    ) -> bytes | str:
         """The file's bytes, or a problem description (naming the path as written)."""
-        key = (root, base, written)
+        guarded = (*self.protected, *protected)
+        key = (root, base, written, guarded)
         if key not in self._cache:
             try:
-                found = read_contained_text(root, base, written, max_bytes=self.max_bytes)
+                found = read_contained_text(
+                    root, base, written, max_bytes=self.max_bytes, protected=guarded
+                )
             except Escape as problem:
                 self._cache[key] = str(problem)
             else:
@@ -93,17 +102,26 @@ def resolve_fleet(
     directory: Path,
     root: Path,
     scripts: ScriptFiles,
-    now: datetime,
 ) -> tuple[spec.Fleet | None, list[ManifestIssue]]:
     """The fleet, or None and the problems found (``entries`` are the valid ones, by index).
 
     ``root`` is the manifest's tree: ``script_file``, ``state_dir`` and a ``file://``
-    backend must stay inside it. ``now`` is what ``auto_delete.date_threshold`` must follow.
+    backend must stay inside it.
     """
     issues: list[ManifestIssue] = _header_path_issues(manifest, document, directory, root)
     instances: list[tuple[spec.InstanceSpec, dict[str, Any]]] = []
     converted = _Converted()
-    context = _Context(document, directory, root, scripts, converted, now)
+    own_state: tuple[Path, ...] = ()
+    if manifest.state_dir is not None:
+        try:
+            own_state = (
+                contained_path(
+                    root, directory, manifest.state_dir, what="state_dir", allow_hidden=True
+                ),
+            )
+        except Escape:
+            pass  # reported by _header_path_issues
+    context = _Context(document, directory, root, scripts, converted, own_state)
     expanded_chars = 0
     for index, entry in entries:
         merged = _merge(manifest.defaults, entry, index)
@@ -221,7 +239,8 @@ class _Context:
     root: Path
     scripts: ScriptFiles
     converted: _Converted
-    now: datetime
+    protected: tuple[Path, ...] = ()
+    """The fleet's own state directory (from ``state_dir:``), never readable as a script."""
 
 
 def _header_path_issues(
@@ -232,39 +251,19 @@ def _header_path_issues(
     issues: list[ManifestIssue] = []
     if manifest.state_dir is not None:
         try:
-            contained_path(root, directory, manifest.state_dir, what="state_dir")
+            contained_path(root, directory, manifest.state_dir, what="state_dir", allow_hidden=True)
         except Escape as problem:
             issues.append(document.issue(("state_dir",), str(problem)))
     if manifest.backend is not None:
-        url = manifest.backend.get_secret_value()
-        if url.lower().startswith("file://"):
-            written = url[len("file://") :].removeprefix("localhost")
+        written = file_url_directory(manifest.backend.get_secret_value())
+        if written is not None:  # read exactly as the state backend will open it
             try:
-                contained_path(root, directory, written, what="the backend's directory")
+                contained_path(
+                    root, directory, written, what="the backend's directory", allow_hidden=True
+                )
             except Escape as problem:
                 issues.append(document.issue(("backend",), str(problem)))
     return issues
-
-
-def _past_auto_delete(
-    merged: _Merged, document: Document, now: datetime, issues: list[ManifestIssue]
-) -> None:
-    auto_delete = merged.values.get("auto_delete")
-    when_text = getattr(auto_delete, "date_threshold", None)
-    if when_text is None:
-        return
-    when = datetime.fromisoformat(when_text.upper().replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        return  # the model requires an offset; nothing to compare safely
-    if when <= now:
-        path = (*merged.path("auto_delete"), "date_threshold")
-        issues.append(
-            document.issue(
-                path,
-                f"{when_text} is in the past: Shadeform would delete a new instance as soon as "
-                "it is created. Set a future time or remove the date_threshold",
-            )
-        )
 
 
 def _build(
@@ -277,7 +276,6 @@ def _build(
     document, converted = context.document, context.converted
     values = merged.values
     start = len(issues)
-    _past_auto_delete(merged, document, context.now, issues)
     where: FieldPath = ("instances", merged.index)
     missing = missing_offer_fields(values)
     if len(missing) == len(OFFER_FIELDS):
@@ -327,7 +325,9 @@ def _launch_spec(
         encoded = base64.b64encode(launch.script.encode("utf-8")).decode("ascii")
     else:
         assert launch.script_file is not None
-        content = context.scripts.read(context.root, context.directory, launch.script_file)
+        content = context.scripts.read(
+            context.root, context.directory, launch.script_file, protected=context.protected
+        )
         if isinstance(content, str):
             path = (*merged.path("launch_configuration"), "script_file")
             issues.append(context.document.issue(path, content))

@@ -20,7 +20,9 @@ Timestamps stay strings (the manifest language wants RFC3339 text); ``<<`` merge
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +137,8 @@ def render_path(path: FieldPath) -> str:
 def read_text(path: Path, display: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The file's text; raises ``FileProblem`` for unreadable, too large or non-UTF-8 files."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(max_bytes + 1)
+        # Without blocking, and only a regular file: a FIFO or a device would hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FileProblem(ManifestIssue(display, None, None, "", "file not found")) from None
     except IsADirectoryError:
@@ -144,6 +146,20 @@ def read_text(path: Path, display: str, *, max_bytes: int = MAX_FILE_BYTES) -> s
     except OSError as exc:
         message = f"cannot read the file: {exc.strerror or exc}"
         raise FileProblem(ManifestIssue(display, None, None, "", message)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise FileProblem(ManifestIssue(display, None, None, "", "is a directory"))
+        if not stat.S_ISREG(mode):
+            message = "is not a regular file (a FIFO, socket or device)"
+            raise FileProblem(ManifestIssue(display, None, None, "", message))
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            raw = stream.read(max_bytes + 1)
+    except OSError as exc:
+        message = f"cannot read the file: {exc.strerror or exc}"
+        raise FileProblem(ManifestIssue(display, None, None, "", message)) from None
+    finally:
+        os.close(fd)
     if len(raw) > max_bytes:
         message = f"file is larger than the {max_bytes // 1024} KiB limit"
         raise FileProblem(ManifestIssue(display, 1, 1, "", message))

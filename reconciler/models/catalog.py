@@ -43,7 +43,11 @@ class Catalog(BaseModel):
     offers: tuple[Offer, ...] = ()
 
     def find(
-        self, cloud: str | None, region: str | None, shade_instance_type: str | None, rental_type: str
+        self,
+        cloud: str | None,
+        region: str | None,
+        shade_instance_type: str | None,
+        rental_type: str,
     ) -> Offer | None:
         for offer in self.offers:
             if offer.key == (cloud, region, shade_instance_type, rental_type):

@@ -126,7 +126,9 @@ class Budget(SpecModel):
     """Fleet spending guards, checked at plan time before anything is created."""
 
     max_hourly: str | None = Field(default=None, description="Fleet burn rate ceiling, $/hour")
-    max_instance_hourly: str | None = Field(default=None, description="Per-instance ceiling, $/hour")
+    max_instance_hourly: str | None = Field(
+        default=None, description="Per-instance ceiling, $/hour"
+    )
     max_creates_per_apply: int | None = Field(default=None, ge=0)
 
 

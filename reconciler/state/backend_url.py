@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from reconciler.errors import UsageError
+from reconciler.models.backend import file_url_directory
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 DEFAULT_SCHEMA = "reconciler"
@@ -87,12 +88,10 @@ def parse_backend_url(url: str, *, base_dir: Path | None = None) -> Backend:
         return FileBackend(_local_path(text, base_dir))
     scheme = scheme_match.group(1).lower()
     if scheme == "file":
-        rest = text[len(scheme_match.group(0)) :]
-        if rest.startswith("localhost/"):
-            rest = rest[len("localhost") :]
-        if not rest:
+        directory = file_url_directory(text)
+        if not directory:
             raise UsageError(f"{redact_urls(text)} names no directory: write file://DIR.")
-        return FileBackend(_local_path(unquote(rest), base_dir))
+        return FileBackend(_local_path(directory, base_dir))
     if scheme in POSTGRES_SCHEMES:
         return _postgres(text)
     raise UsageError(

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from reconciler.models.catalog import format_cents
 from reconciler.models.plan import Change, CostSummary, FleetPlan, Plan
+from reconciler.redaction import scrub
 from reconciler.views._money import change_cost, has_prices, signed, unknown_note
 from reconciler.views._outline import (
     Summary,
@@ -36,8 +37,11 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def md_text(text: str) -> str:
-    """Plain text safe anywhere in Markdown (including table cells): specials backslashed."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", clean_text(text))
+    """Plain text safe anywhere in Markdown (including table cells): specials backslashed.
+
+    Secrets are scrubbed first: once escaped (``hf\\_token``) they would no longer be
+    recognised by the output streams' scrubbing."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", clean_text(scrub(text)))
 
 
 def _longest_backtick_run(text: str) -> int:
@@ -46,7 +50,7 @@ def _longest_backtick_run(text: str) -> int:
 
 def md_code(text: str) -> str:
     """Inline code that survives backticks in ``text``."""
-    text = clean_text(text)
+    text = clean_text(scrub(text))
     fence = "`" * (_longest_backtick_run(text) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

@@ -113,3 +113,37 @@ def test_a_backend_password_never_shows(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "backend-pw-7788" not in result.output
+
+
+def test_in_ci_a_manifest_cannot_choose_a_database_backend(tmp_path: Path) -> None:
+    """A pull request could point backend: at its own server, which libpq would hand
+    PGPASSWORD; in CI only the job chooses the backend."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "fleet: f\nbackend: postgresql://ci@attacker.example/db\ninstances:\n"
+        "  - {name: a, cloud: hyperstack, region: canada-1, shade_instance_type: A6000,"
+        " shade_cloud: true}\n"
+    )
+    args = ["plan", str(manifest), "--sandbox", "--state-dir", str(tmp_path / "state")]
+    env = {"CI": "true", "PGPASSWORD": "pg-secret-password", "NO_COLOR": "1"}
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 64, result.output
+    assert "Set RECONCILER_BACKEND" in result.output
+    assert "pg-secret-password" not in result.output
+
+
+def test_command_lines_recorded_in_locks_hold_no_secret() -> None:
+    from reconciler.cli.session import command_line
+    from reconciler.redaction import SECRETS as REGISTRY
+
+    REGISTRY.add("registry-pw-31337")
+    recorded = command_line(["apply", "specs/", "--var", "pw=registry-pw-31337"])
+    assert "registry-pw-31337" not in recorded and "[redacted]" in recorded
+
+
+def test_a_key_with_a_trailing_newline_is_still_scrubbed() -> None:
+    from reconciler.redaction import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add("sk-live-abcdef123\n")
+    assert registry.scrub("key sk-live-abcdef123 used") == "key [redacted] used"

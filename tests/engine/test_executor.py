@@ -328,3 +328,28 @@ def test_an_action_still_in_flight_after_the_grace_is_abandoned_safely():
     loop.intent_grace = 60
     assert not run(loop.apply(f)).failed  # adopted by its tag: no duplicate
     assert len(loop.live_for("inference/a")) == 1
+
+
+def test_a_cancel_while_a_create_before_destroy_waits_keeps_the_serving_instance():
+    now = [1_000_000.0]
+    emulator = make_emulator(boot_seconds=600, clock=lambda: now[0])
+    loop = Loop(emulator, options=ExecutorOptions(wait=False, poll_interval=0.01))
+    cbd = Lifecycle(create_before_destroy=True)
+    run(loop.apply(fleet(spec("a", lifecycle=cbd))))
+    now[0] += 700  # booted
+    old = loop.store.read("inference").instances["inference/a"].instance_id
+    changed = fleet(spec("a", region="us-1", shade_instance_type="A100_80G", lifecycle=cbd))
+    plan = run(loop.plan(changed))
+    loop.options = ExecutorOptions(poll_interval=0.01)
+    token = CancelToken()
+
+    def cancel_while_waiting(event: ActionEvent) -> None:
+        if event.phase is Phase.PROGRESS and event.message.startswith("waiting for"):
+            token.cancel("SIGTERM")
+
+    report = run(loop.apply(changed, plan, cancel=token, progress=cancel_while_waiting))
+    (failed,) = report.failed
+    assert f"kept {old}, which still serves" in failed.message
+    assert loop.store.read("inference").instances["inference/a"].instance_id == old
+    (serving,) = loop.live_for("inference/a")
+    assert serving["id"] == old and serving["status"] == "active"

@@ -72,4 +72,6 @@ def test_preempted_spot_instance_is_recreated_by_the_next_apply():
     live = [i for i in loop.live_for("inference/worker") if i["status"] != "deleting"]
     assert len(live) == 1 and live[0]["id"] != first["id"]
     record = loop.store.read("inference").instances["inference/worker"]
-    assert record.instance_id == live[0]["id"] and record.placement["offer"]["rental_type"] == "spot"
+    assert (
+        record.instance_id == live[0]["id"] and record.placement["offer"]["rental_type"] == "spot"
+    )

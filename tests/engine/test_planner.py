@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from reconciler.engine.planner import PlanOptions, address_selected, plan_fleet
-from reconciler.errors import PolicyError
+from reconciler.errors import ManifestError, PolicyError
 from reconciler.models.live import Health, IntentResolution, ResolvedIntent
 from reconciler.models.plan import Action, ReasonCode
 from reconciler.models.spec import Lifecycle, Thresholds
@@ -323,3 +325,50 @@ def test_plan_is_deterministic():
     p2 = plan_fleet(fleet(*reversed(specs)), state(serial=0), snapshot())
     assert p1 == p2
     assert [c.address for c in p1.changes] == sorted(c.address for c in p1.changes)
+
+
+def test_a_new_instance_with_an_auto_delete_date_in_the_past_is_a_manifest_error():
+    """Shadeform would delete the new machine at once; an existing one is left alone."""
+    past = {"date_threshold": "2020-01-01T00:00:00Z"}
+    new = spec("a", auto_delete=past)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with pytest.raises(ManifestError) as caught:
+        plan_fleet(fleet(new), state(), snapshot(), PlanOptions(now=now))
+    (issue,) = caught.value.issues
+    assert issue.field == "auto_delete.date_threshold" and caught.value.exit_code == 3
+    assert "inference/a: 2020-01-01T00:00:00Z is in the past" in issue.message
+    running = spec("b", auto_delete=past)
+    quiet = plan_fleet(
+        fleet(running),
+        state(record(running, "i-1")),
+        snapshot(live(running, "i-1")),
+        PlanOptions(now=now),
+    )
+    assert not quiet.has_changes  # existing instances are not held to it
+    destroy = plan_fleet(
+        fleet(running),
+        state(record(running, "i-1")),
+        snapshot(live(running, "i-1")),
+        PlanOptions(now=now, destroy=True),
+    )
+    assert destroy.count(Action.DELETE) == 1  # and can still be destroyed
+    later = plan_fleet(
+        fleet(spec("c", auto_delete={"date_threshold": "2030-01-01T00:00:00Z"})),
+        state(),
+        snapshot(),
+        PlanOptions(now=now),
+    )
+    assert later.count(Action.CREATE) == 1
+
+
+def test_a_pending_create_outside_the_target_neither_blocks_nor_waits():
+    a, b = spec("a"), spec("b")
+    intents = (
+        ResolvedIntent(intent_id="t1", address="inference/b", resolution=IntentResolution.PENDING),
+    )
+    targeted = plan_fleet(
+        fleet(a, b), state(), snapshot(intents=intents), PlanOptions(targets=("inference/a",))
+    )
+    assert targeted.blocked == () and targeted.pending == ()
+    everything = plan_fleet(fleet(a, b), state(), snapshot(intents=intents), PlanOptions())
+    assert [p.address for p in everything.pending] == ["inference/b"]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.errors import ManifestError
+from reconciler.manifest import load_fleets
 from reconciler.manifest.containment import Escape, contained_path, manifest_tree
 from tests.manifest.support import Workspace, fleet_text
 
@@ -129,3 +131,69 @@ def test_the_tree_of_a_file_given_on_the_command_line_is_its_directory(tmp_path:
     manifest = tmp_path / "m.yaml"
     manifest.write_text("fleet: a\n")
     assert manifest_tree(manifest, given=manifest) == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("path", [".git/config", ".env", "secrets/.netrc", "../.git/config"])
+def test_hidden_files_are_refused_even_inside_the_tree(tmp_path: Path, path: str) -> None:
+    """.git/config holds the CI checkout's token; .env files hold secrets."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    ws = Workspace(repo)
+    for hidden in (".env", "secrets/.netrc"):
+        ws.write(hidden, "TOKEN=ghp_abcdef\n")
+    ws.write(
+        "specs/m.yaml",
+        fleet_text(SCRIPT.format(path=path if path.startswith("..") else "../" + path)),
+    )
+    issue = ws.only_issue("specs")
+    assert "hidden file or directory" in issue.message
+
+
+def test_a_symlink_loop_is_a_manifest_error_not_a_crash(ws: Workspace) -> None:
+    (ws.root / "loop").symlink_to(ws.root / "loop")
+    issue = _script_issue(ws, "loop/x.sh")
+    assert "cannot be resolved" in issue.message or "not found" in issue.message
+
+
+def test_the_state_directory_is_never_read_as_a_script(ws: Workspace) -> None:
+    ws.write("state/inference.json", '{"fingerprint_key": "00"}\n')
+    ws.write("m.yaml", fleet_text(SCRIPT.format(path="state/inference.json")))
+    with pytest.raises(ManifestError) as caught:
+        load_fleets([ws.root / "m.yaml"], environ={}, protected=[ws.root / "state"])
+    assert "inside the state directory" in caught.value.issues[0].message
+
+
+def test_a_fleets_own_state_dir_is_never_read_as_a_script(ws: Workspace) -> None:
+    ws.write("fleet-state/x.json", "{}\n")
+    text = fleet_text(SCRIPT.format(path="fleet-state/x.json"), extra="state_dir: fleet-state\n")
+    ws.write("m.yaml", text)
+    assert "inside the state directory" in ws.only_issue("m.yaml").message
+
+
+def test_a_manifest_symlinked_in_from_outside_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(fleet_text("  - name: a\n", fleet="intruder"))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "x.yaml").symlink_to(outside)
+    with pytest.raises(ManifestError) as caught:
+        load_fleets([specs], environ={})
+    assert "symlink out of the manifests' tree" in caught.value.issues[0].message
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "m.yaml")
+    with pytest.raises(ManifestError) as caught:
+        load_fleets([tmp_path / "m.yaml"], environ={})
+    assert "not a regular file" in caught.value.issues[0].message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file://%2Fetc%2Ffleets", "file://..%2F..%2F..%2F..%2Ftmp%2Fx", "file://localhostlink"],
+)
+def test_a_file_backend_is_checked_exactly_as_it_is_opened(ws: Workspace, url: str) -> None:
+    (ws.root / "localhostlink").symlink_to("/etc")
+    ws.write("m.yaml", fleet_text("  - name: a\n", extra=f"backend: '{url}'\n"))
+    issue = ws.only_issue("m.yaml")
+    assert issue.field == "backend"

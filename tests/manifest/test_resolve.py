@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 
-import pytest
 from pydantic import SecretStr
 
-from reconciler.errors import ManifestError
-from reconciler.manifest import load_fleets
 from reconciler.manifest.resolve import ScriptFiles
 from reconciler.models.spec import Budget
 from tests.manifest.support import Workspace, fleet_text, one
@@ -266,29 +262,3 @@ def test_backend_stays_out_of_the_digest_and_budget_does_not(ws: Workspace) -> N
     with_budget = digest('budget: {max_hourly: "40.00"}\n')
     assert with_budget != plain
     assert digest('budget: {max_hourly: "41.00"}\n') != with_budget
-
-
-def test_an_auto_delete_date_in_the_past_is_refused(ws: Workspace) -> None:
-    """Shadeform would delete the new machine at once."""
-    ws.write(
-        "m.yaml",
-        fleet_text(
-            "  - name: a\n    auto_delete: {date_threshold: '2020-01-01T00:00:00Z'}\n"
-            "  - name: b\n    auto_delete: {date_threshold: '2999-01-01T00:00:00+02:00'}\n"
-            "  - name: c\n    alert: {date_threshold: '2020-01-01T00:00:00Z'}\n"
-        ),
-    )
-    issue = ws.only_issue("m.yaml")
-    assert (issue.line, issue.field) == (9, "instances[0].auto_delete.date_threshold")
-    assert "2020-01-01T00:00:00Z is in the past" in issue.message
-
-
-def test_the_past_is_measured_from_the_time_given(ws: Workspace) -> None:
-    ws.write(
-        "m.yaml",
-        fleet_text("  - name: a\n    auto_delete: {date_threshold: '2030-06-01T00:00:00Z'}\n"),
-    )
-    later = datetime(2031, 1, 1, tzinfo=UTC)
-    with pytest.raises(ManifestError):
-        load_fleets([ws.root / "m.yaml"], environ={}, now=later)
-    assert load_fleets([ws.root / "m.yaml"], environ={}, now=datetime(2029, 1, 1, tzinfo=UTC))
