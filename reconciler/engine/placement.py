@@ -37,6 +37,7 @@ class Envelope:
     offers: tuple[Offer, ...]
     strategy: str
     unknown: tuple[str, ...] = ()  # named candidates the catalog does not list
+    unknown_keys: tuple[tuple[str | None, str | None, str | None, str], ...] = ()
 
     def contains(self, cloud: object, region: object, kind: object, rental: object) -> bool:
         return any(o.key == (cloud, region, kind, rental) for o in self.offers)
@@ -53,6 +54,7 @@ class Envelope:
 def envelope_for(spec: InstanceSpec, catalog: Catalog) -> Envelope:
     """The offers ``spec`` may be placed on; a fixed spec's envelope is its one offer."""
     unknown: list[str] = []
+    unknown_keys: list[tuple[str | None, str | None, str | None, str]] = []
     offers: list[Offer] = []
     placement = spec.placement
     if placement is None:
@@ -67,6 +69,7 @@ def envelope_for(spec: InstanceSpec, catalog: Catalog) -> Envelope:
         offer = catalog.find(cloud, region, kind, rental)
         if offer is None:
             unknown.append(f"{kind} {rental} in {cloud}/{region}")
+            unknown_keys.append((cloud, region, kind, rental))
         elif offer not in offers:
             offers.append(offer)
     if placement is not None and placement.requirements is not None:
@@ -77,7 +80,12 @@ def envelope_for(spec: InstanceSpec, catalog: Catalog) -> Envelope:
         offers.extend(matching)
     if placement is not None and placement.strategy == "cheapest":
         offers.sort(key=lambda o: o.hourly_price_cents)  # stable: ties keep the declared order
-    return Envelope(offers=tuple(offers), strategy=strategy, unknown=tuple(unknown))
+    return Envelope(
+        offers=tuple(offers),
+        strategy=strategy,
+        unknown=tuple(unknown),
+        unknown_keys=tuple(unknown_keys),
+    )
 
 
 PLACEMENT_KEYS = ("cloud", "region", "shade_instance_type", "rental_type")

@@ -17,7 +17,7 @@ from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import diff_specs
 from reconciler.engine.placement import PLACEMENT_KEYS, Envelope, envelope_for
 from reconciler.errors import ManifestError, ManifestIssue, PolicyError
-from reconciler.models.catalog import Catalog, dollars_to_cents
+from reconciler.models.catalog import Catalog, dollars_to_cents, unknown_offer_problem
 from reconciler.models.live import (
     Health,
     IntentResolution,
@@ -148,6 +148,7 @@ class _FleetPlanner:
         self.fleet = fleet
         self.catalog = catalog
         self.no_capacity: list[Blocked] = []
+        self.catalog_issues: dict[tuple[str, int | None, str, str], list[str]] = {}
         self.state = state
         self.live = live
         self.options = options
@@ -203,6 +204,13 @@ class _FleetPlanner:
             else:
                 self._plan_undesired(address, record, orphans)
 
+        if self.catalog_issues:
+            raise ManifestError(
+                [
+                    ManifestIssue(file, line, None, where, f"{', '.join(addresses)}: {problem}")
+                    for (file, line, where, problem), addresses in self.catalog_issues.items()
+                ]
+            )
         self._check_prevent_destroy()
         self._check_auto_delete_dates()
         changes = tuple(self.changes)
@@ -465,6 +473,9 @@ class _FleetPlanner:
         """
         if envelope is None:
             return None
+        if envelope.unknown_keys and self.catalog is not None and self.catalog.offers:
+            self._unknown_offers(spec, envelope)
+            return None
         choice = envelope.choose()
         if choice is None:
             tried = ", ".join(o.describe() for o in envelope.offers) or "none in the catalog"
@@ -495,6 +506,19 @@ class _FleetPlanner:
                 rest = tuple(o for o in offers if o is not first)
                 choice = PlacementChoice(strategy=choice.strategy, chosen=first, fallbacks=rest)
         return choice
+
+    def _unknown_offers(self, spec: InstanceSpec, envelope: Envelope) -> None:
+        """An offer the catalog does not list at all is a typo (exit 3 with "did you mean"),
+        not a capacity problem: capacity is for offers that exist but are not available."""
+        file = spec.source.file if spec.source else self.fleet.source
+        line = spec.source.line if spec.source else None
+        for cloud, region, kind, rental in envelope.unknown_keys:
+            field, problem = unknown_offer_problem(
+                self.catalog or Catalog(), cloud, region, kind, rental
+            )
+            where = field if spec.placement is None else f"placement.candidates ({field})"
+            # Replicas share a manifest line: one problem names them all.
+            self.catalog_issues.setdefault((file, line, where, problem), []).append(spec.address)
 
     def _price_of(self, data: dict[str, Any]) -> int | None:
         if self.catalog is None:

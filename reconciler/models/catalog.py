@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from difflib import get_close_matches
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -70,3 +71,41 @@ def format_cents(cents: int | None) -> str:
     sign = "-" if cents < 0 else ""
     cents = abs(cents)
     return f"{sign}${cents // 100:,}.{cents % 100:02d}"
+
+
+def unknown_offer_problem(
+    catalog: Catalog, cloud: str | None, region: str | None, kind: str | None, rental: str
+) -> tuple[str, str]:
+    """(the field at fault, a message with "did you mean") for an offer the catalog does not
+    list at all: a typo in the manifest, not a capacity problem."""
+    clouds = sorted({o.cloud for o in catalog.offers})
+    if cloud not in clouds:
+        return "cloud", f"unknown cloud '{cloud}'{_hint(cloud, clouds, 'clouds')}"
+    in_cloud = [o for o in catalog.offers if o.cloud == cloud]
+    kinds = sorted({o.shade_instance_type for o in in_cloud})
+    if kind not in kinds:
+        return (
+            "shade_instance_type",
+            f"{cloud} does not offer instance type '{kind}'{_hint(kind, kinds, 'types')}",
+        )
+    of_kind = [o for o in in_cloud if o.shade_instance_type == kind]
+    regions = sorted({o.region for o in of_kind})
+    if region not in regions:
+        return (
+            "region",
+            f"{kind} on {cloud} is not offered in region '{region}'"
+            f"{_hint(region, regions, 'regions')}",
+        )
+    rentals = sorted({o.rental_type for o in of_kind if o.region == region})
+    return (
+        "rental_type",
+        f"{kind} in {cloud}/{region} is not offered as {rental} (only {', '.join(rentals)})",
+    )
+
+
+def _hint(given: str | None, choices: list[str], what: str) -> str:
+    close = get_close_matches(given or "", choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+    return f" ({what}: {shown})" if choices else ""

@@ -78,8 +78,36 @@ def test_apply_waits_for_the_pending_create_then_finishes(workspace, sandbox_env
 
 def test_a_plan_without_capacity_never_says_no_changes(workspace, sandbox_env):
     manifests, state_dir, write = workspace
-    write(**{"shade_instance_type: A6000": "shade_instance_type: A6001"})
+    envelope = (
+        "placement: {requirements: {gpu_type: A6000, max_hourly_price: '0.01'}}"  # none that cheap
+    )
+    write(
+        **{
+            "  cloud: hyperstack\n  region: canada-1\n  shade_instance_type: A6000\n": "",
+            "  shade_cloud: true\n": f"  shade_cloud: true\n  {envelope}\n",
+        }
+    )
     plan = invoke(["plan", *common(manifests, state_dir)], sandbox_env)
     assert plan.exit_code == 9, plan.output
     assert "No changes" not in plan.output
     assert "Not in sync: 2 without capacity" in plan.output
+
+
+def test_a_typo_in_the_offer_is_a_manifest_error_with_a_hint(workspace, sandbox_env):
+    manifests, state_dir, write = workspace
+    for old, new, hint in [
+        ("shade_instance_type: A6000", "shade_instance_type: A6001", "did you mean 'A6000'?"),
+        ("cloud: hyperstack", "cloud: hyperstak", "did you mean 'hyperstack'?"),
+        ("region: canada-1", "region: canada-2", "did you mean 'canada-1'?"),
+    ]:
+        write(**{old: new})
+        plan = invoke(["plan", *common(manifests, state_dir)], sandbox_env)
+        assert plan.exit_code == 3, plan.output
+        assert f"web.yaml:{_line_of(manifests, 'name: api')}:" in plan.output
+        assert "web/api-0, web/api-1:" in plan.output and hint in plan.output
+        assert "no capacity" not in plan.output.lower()
+
+
+def _line_of(manifests: Path, text: str) -> int:
+    lines = (manifests / "web.yaml").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)

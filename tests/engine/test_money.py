@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.engine.planner import PlanOptions, plan_fleet
-from reconciler.errors import BudgetError
+from reconciler.errors import BudgetError, ManifestError
 from reconciler.models.catalog import Catalog, Offer
 from reconciler.models.plan import Action
 from reconciler.models.spec import Budget, Placement, PlacementCandidate, PlacementRequirements
@@ -147,9 +147,18 @@ def test_no_available_offer_is_reported_per_instance():
     assert missing.address == f"{FLEET}/gpu" and "H100 in nebius/eu-north1" in missing.message
 
 
-def test_fixed_spec_not_in_catalog_is_no_capacity():
-    p = plan(fleet(spec("a", shade_instance_type="B300")))
-    assert p.no_capacity and "not offered at all" in p.no_capacity[0].message
+def test_a_fixed_spec_the_catalog_does_not_list_is_a_typo_not_no_capacity():
+    with pytest.raises(ManifestError) as caught:
+        plan(fleet(spec("a", shade_instance_type="B300")))
+    (issue,) = caught.value.issues
+    assert issue.field == "shade_instance_type"
+    assert "inference/a: hyperstack does not offer instance type 'B300'" in issue.message
+
+
+def test_an_existing_instance_whose_type_left_the_catalog_is_left_alone():
+    s = spec("a", shade_instance_type="B300")
+    p = plan(fleet(s), state(record(s, "i-1")), snapshot(live(s, "i-1")))
+    assert [c.action for c in p.changes] == [Action.NOOP]
 
 
 def test_existing_placement_is_not_moved_when_prices_or_availability_change():
