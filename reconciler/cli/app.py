@@ -35,7 +35,7 @@ class ReconcilerGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["raw_args"] = list(args)
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, _global_flags_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,7 +58,7 @@ class ReconcilerGroup(click.Group):
                     err=True,
                 )
             else:
-                click.echo(f"Cancelled ({exc}): nothing was changed. Locks released.", err=True)
+                click.echo(f"Cancelled: nothing was changed ({exc}; locks released).", err=True)
             ctx.exit(exc.exit_code)
         except click.exceptions.UsageError as exc:
             # click's own usage errors exit 2, which -detailed-exitcode reserves for "changes";
@@ -69,6 +69,18 @@ class ReconcilerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+
+
+GLOBAL_FLAGS = ("--no-color",)
+
+
+def _global_flags_first(args: list[str]) -> list[str]:
+    """``reconciler plan --no-color`` works as ``reconciler --no-color plan``: the group's
+    flags may be written anywhere before a ``--``."""
+    end = args.index("--") if "--" in args else len(args)
+    moved = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    kept = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+    return [*moved, *kept, *args[end:]]
 
 
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,7 +22,7 @@ import click
 
 from reconciler.api import ApiSettings, ShadeformClient
 from reconciler.cli.options import chosen_backend, new_state_chosen, state_options
-from reconciler.errors import UsageError
+from reconciler.errors import RunCancelled, UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
@@ -42,6 +42,7 @@ from reconciler.views import render_plan_json
 F = TypeVar("F", bound=Callable[..., Any])
 
 SANDBOX_CLOUD_FILE = "sandbox-cloud.json"
+CANCELLED = "Cancelled: nothing was changed."
 SANDBOX_BOOT_SECONDS_ENV = "RECONCILER_SANDBOX_BOOT_SECONDS"
 
 
@@ -231,8 +232,12 @@ def confirm_or_abort(question: str, *, auto_approve: bool) -> None:
             "Refusing to ask for confirmation: standard input is not a terminal. "
             "Review the plan and pass --auto-approve (or apply a saved plan file)."
         )
-    answer = click.prompt(
-        f"{question}\n  Only 'yes' will be accepted", default="", show_default=False
-    )
+    try:
+        answer = click.prompt(
+            f"{question}\n  Only 'yes' will be accepted", default="", show_default=False
+        )
+    except (click.Abort, EOFError, KeyboardInterrupt):  # Ctrl-D (or Ctrl-C without the guard)
+        click.echo("", err=True)
+        raise RunCancelled(CANCELLED, exit_code=130) from None
     if answer.strip() != "yes":
-        raise UsageError("Cancelled: nothing was changed.")
+        raise RunCancelled(CANCELLED, exit_code=1)
