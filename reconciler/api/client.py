@@ -168,7 +168,6 @@ class ShadeformClient:
             if rate_limit_per_second
             else None
         )
-        self._host = httpx.URL(self.base_url).host
         headers = {
             "X-API-KEY": self._api_key.get_secret_value(),
             "Accept": "application/json",
@@ -244,7 +243,7 @@ class ShadeformClient:
                         api_message=None,
                     ) from exc
                 failure: ApiError = error_for_transport(
-                    exc, method=method, endpoint=path, host=self._host or "", attempts=attempt
+                    exc, method=method, endpoint=path, base_url=self.base_url, attempts=attempt
                 )
                 if not unsent and replay is Replay.ONCE:
                     raise failure from exc
@@ -266,7 +265,12 @@ class ShadeformClient:
                             api_message=api_message(response, secret=secret),
                         )
                 failure = error_for_status(
-                    response, method=method, endpoint=path, attempts=attempt, secret=secret
+                    response,
+                    method=method,
+                    endpoint=path,
+                    attempts=attempt,
+                    secret=secret,
+                    base_url=self.base_url,
                 )
                 if not retryable:
                     raise failure

@@ -12,6 +12,7 @@ import json
 import httpx
 from pydantic import ValidationError
 
+from reconciler.api.config import DEFAULT_BASE_URL
 from reconciler.errors import (
     AmbiguousCreateError,
     ApiError,
@@ -32,6 +33,9 @@ _CREATED = {
     "/sshkeys/add": "SSH key (by its name)",
 }
 REDACTED = "[redacted]"
+_COLLECTIONS = frozenset(
+    {"/instances", "/instances/types", "/volumes", "/volumes/types", "/sshkeys"}
+)
 
 _TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.RequestError], str], ...] = (
     (httpx.ConnectTimeout, "timed out connecting"),
@@ -137,7 +141,13 @@ def attempts_note(attempts: int) -> str:
 
 
 def error_for_status(
-    response: httpx.Response, *, method: str, endpoint: str, attempts: int, secret: str
+    response: httpx.Response,
+    *,
+    method: str,
+    endpoint: str,
+    attempts: int,
+    secret: str,
+    base_url: str | None = None,
 ) -> ApiError:
     """The exception for a non-success HTTP response."""
     status = response.status_code
@@ -151,6 +161,13 @@ def error_for_status(
         kind, message = AuthError, "Shadeform refused this request for the API key in use."
     elif status == 404:
         kind, message = NotFoundError, "Not found on Shadeform."
+        if base_url and endpoint in _COLLECTIONS:
+            # A top-level path is never "not found" on the real API: the URL is off.
+            hint = "" if base_url.rstrip("/").endswith("/v1") else " (is /v1 missing?)"
+            message = (
+                f"Shadeform's API has no {endpoint} at {base_url}{hint}. Check "
+                f"SHADEFORM_API_URL; it should look like {DEFAULT_BASE_URL}."
+            )
     elif status in (400, 409, 422) or (400 <= status < 500 and code in CAPACITY_ERROR_CODES):
         if is_capacity_refusal(status, code, endpoint=endpoint):
             kind, message = CapacityRefusedError, "Shadeform has no capacity for this offer now."
@@ -166,11 +183,14 @@ def error_for_status(
 
 
 def error_for_transport(
-    exc: httpx.RequestError, *, method: str, endpoint: str, host: str, attempts: int
+    exc: httpx.RequestError, *, method: str, endpoint: str, base_url: str, attempts: int
 ) -> TransportError:
+    """Names the full base URL and the setting it comes from, so a wrong port or host is
+    obvious (the sandbox's URL is the reconciler's own and cannot be wrong)."""
     return TransportError(
-        f"Could not reach Shadeform at {host}: {describe_transport_error(exc)}"
-        f"{attempts_note(attempts)}.",
+        f"Could not reach Shadeform at {base_url}: {describe_transport_error(exc)}"
+        f"{attempts_note(attempts)}. The URL comes from SHADEFORM_API_URL (default "
+        f"{DEFAULT_BASE_URL}); check it and the network.",
         method=method,
         endpoint=endpoint,
     )

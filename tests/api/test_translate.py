@@ -110,12 +110,37 @@ def test_transport_errors_describe_what_happened(
     exc: httpx.TransportError, description: str
 ) -> None:
     error = error_for_transport(
-        exc, method="GET", endpoint="/instances", host="api.shadeform.ai", attempts=3
+        exc, method="GET", endpoint="/instances", base_url="http://127.0.0.1:8081/v1", attempts=3
     )
     assert isinstance(error, TransportError)
     assert description in str(error)
-    assert "api.shadeform.ai" in str(error)
+    assert "Could not reach Shadeform at http://127.0.0.1:8081/v1:" in str(error)  # port too
+    assert "SHADEFORM_API_URL" in str(error)
     assert "after 3 attempts" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "hint"),
+    [("http://127.0.0.1:8081", "(is /v1 missing?)"), ("http://127.0.0.1:8081/api/v1", "")],
+)
+def test_a_404_of_a_top_level_path_says_the_url_is_off(base_url: str, hint: str) -> None:
+    error = error_for_status(
+        _response(404, json={"detail": "Not Found"}),
+        method="GET",
+        endpoint="/instances",
+        attempts=1,
+        secret=SECRET,
+        base_url=base_url,
+    )
+    assert isinstance(error, NotFoundError)
+    assert f"Shadeform's API has no /instances at {base_url}{' ' + hint if hint else ''}." in str(
+        error
+    )
+    assert "SHADEFORM_API_URL" in str(error)
+    single = error_for_status(
+        _response(404), method="GET", endpoint="/instances/i-1/info", attempts=1, secret=SECRET
+    )
+    assert "Not found on Shadeform." in str(single)  # a missing instance is just missing
 
 
 def _create_error(status: int, body: object) -> ApiError:
