@@ -10,7 +10,13 @@ import click
 from pydantic import ValidationError
 
 from reconciler.cli.app import cli
-from reconciler.emulator import SANDBOX_API_KEY, CapacitySetting, Emulator, EmulatorConfig
+from reconciler.emulator import (
+    SANDBOX_API_KEY,
+    SANDBOX_VOLUMES,
+    CapacitySetting,
+    Emulator,
+    EmulatorConfig,
+)
 from reconciler.emulator.config import FaultConfig
 from reconciler.emulator.problems import CloudProblem
 from reconciler.emulator.server import base_url, bind_socket, is_loopback, serve_forever
@@ -60,6 +66,7 @@ def build_config(
     delete_seconds: float | None,
     fault_flags: dict[str, Any],
     unavailable: tuple[str, ...],
+    sandbox_seeds: bool = False,
 ) -> EmulatorConfig:
     """Flags win over the config file, which wins over the defaults."""
     faults = settings.faults.model_dump()
@@ -84,6 +91,11 @@ def build_config(
         data_file=data or settings.data_file,
         faults=fault_config,
         capacity=tuple(capacity),
+        volumes=(
+            *(SANDBOX_VOLUMES if sandbox_seeds else ()),
+            *(v.seed() for v in settings.volumes),
+        ),
+        ssh_keys=tuple(k.seed() for k in settings.ssh_keys),
     )
 
 
@@ -135,6 +147,12 @@ def build_config(
     help="Reclaim spot instances this long after creation.",
 )
 @click.option(
+    "--sandbox-seeds",
+    is_flag=True,
+    help="Start with what --sandbox starts with (the volume specs/training.yaml mounts), so "
+    "the example specs apply against this emulator as they do in the sandbox.",
+)
+@click.option(
     "--unavailable",
     multiple=True,
     metavar="CLOUD/REGION/TYPE[:spot]",
@@ -150,6 +168,7 @@ def emulator(
     boot_seconds: float | None,
     delete_seconds: float | None,
     unavailable: tuple[str, ...],
+    sandbox_seeds: bool,
     **fault_flags: Any,
 ) -> None:
     """Serve a local Shadeform API emulator (the sandbox's cloud).
@@ -171,6 +190,7 @@ def emulator(
         delete_seconds=delete_seconds,
         fault_flags=fault_flags,
         unavailable=unavailable,
+        sandbox_seeds=sandbox_seeds,
     )
     try:
         emu = Emulator(config)

@@ -146,9 +146,14 @@ class Accounts:
                 raise missing(f"ssh key {key_id} not found")
             return self._render_key(key)
 
-    def add_ssh_key(self, request: AddSshKeyRequest) -> str:
+    def add_ssh_key(self, request: AddSshKeyRequest, *, key_id: str | None = None) -> str:
+        """Add a key; ``key_id`` (seeded keys) keeps an existing one as it is."""
         with self._lock:
-            key = SshKeyRecord(str(uuid.uuid4()), request.name, request.public_key.strip())
+            if key_id is not None and key_id in self._keys:
+                return key_id
+            key = SshKeyRecord(
+                key_id or str(uuid.uuid4()), request.name, request.public_key.strip()
+            )
             self._keys[key.id] = key
             self._store.put("ssh_key", key.id, asdict(key))
             return key.id

@@ -108,6 +108,15 @@ class SeedVolume:
     size_in_gb: int = 500
 
 
+@dataclass(frozen=True, kw_only=True)
+class SeedSshKey:
+    """An SSH key the emulated account has from the start (kept if it already exists)."""
+
+    id: str
+    name: str
+    public_key: str
+
+
 SANDBOX_VOLUMES: tuple[SeedVolume, ...] = (
     SeedVolume(
         id="6f1c2b7e-3d4a-4e8f-9b21-5a7c0d9e8f13",
@@ -148,6 +157,7 @@ class EmulatorConfig:
     sleep: Callable[[float], Awaitable[None]] | None = None
     capacity: tuple[CapacitySetting, ...] = ()
     volumes: tuple[SeedVolume, ...] = ()
+    ssh_keys: tuple[SeedSshKey, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.api_key:

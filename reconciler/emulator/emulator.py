@@ -15,7 +15,7 @@ from reconciler.emulator.catalog import Catalog
 from reconciler.emulator.cloud import Cloud
 from reconciler.emulator.config import CapacitySetting, EmulatorConfig, FaultConfig
 from reconciler.emulator.faults import FaultInjector
-from reconciler.emulator.request_models import CreateVolumeRequest
+from reconciler.emulator.request_models import AddSshKeyRequest, CreateVolumeRequest
 from reconciler.emulator.store import CloudStore, FileStore, MemoryStore
 
 JsonDict = dict[str, Any]
@@ -66,6 +66,10 @@ class Emulator:
                     size_in_gb=volume.size_in_gb,
                 ),
                 volume_id=volume.id,
+            )
+        for key in self.config.ssh_keys:
+            self._cloud.accounts.add_ssh_key(
+                AddSshKeyRequest(name=key.name, public_key=key.public_key), key_id=key.id
             )
         guard = ApiGuard(self.config.api_key, self._injector, self.config.sleeper())
         self.app: Starlette = build_app(

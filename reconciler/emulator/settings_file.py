@@ -13,6 +13,10 @@
         InstancesCreate: {latency_ms: 400, error_rate: 0.05}
     capacity:
       - {cloud: lambdalabs, region: us-east-1, shade_instance_type: H100, available: false}
+    volumes:                           # in the account from the start (kept across restarts)
+      - {id: 6f1c2b7e-..., cloud: lambdalabs, region: us-east-1, name: ckpt, size_in_gb: 2000}
+    ssh_keys:
+      - {id: 0d4f..., name: ci-deploy, public_key: "ssh-ed25519 AAAA... ci"}
 
 Unknown keys are errors. This is the emulator's only use of PyYAML (a JSON file is YAML).
 """
@@ -24,7 +28,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.emulator.config import CapacitySetting, FaultConfig
+from reconciler.emulator.config import CapacitySetting, FaultConfig, SeedSshKey, SeedVolume
 from reconciler.errors import UsageError
 
 
@@ -39,6 +43,32 @@ class EmulatorSettings(BaseModel):
     data_file: Path | None = None
     faults: FaultConfig = Field(default_factory=FaultConfig)
     capacity: list[CapacitySetting] = Field(default_factory=list)
+    volumes: list[SeededVolume] = Field(default_factory=list)
+    ssh_keys: list[SeededSshKey] = Field(default_factory=list)
+
+
+class SeededVolume(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    cloud: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    size_in_gb: int = Field(default=500, gt=0)
+
+    def seed(self) -> SeedVolume:
+        return SeedVolume(**self.model_dump())
+
+
+class SeededSshKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    public_key: str = Field(min_length=1)
+
+    def seed(self) -> SeedSshKey:
+        return SeedSshKey(**self.model_dump())
 
 
 def load_settings(path: Path) -> EmulatorSettings:
