@@ -27,3 +27,27 @@ def _forget_secrets() -> Iterator[None]:
     SECRETS.clear()
     yield
     SECRETS.clear()
+
+
+_SLOW_DIRECTORIES = ("crash", "examples")
+_SLOW_MODULES = ("test_prompts.py", "test_file_atomicity.py", "test_server.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers by where a test lives and what it needs, so ``-m "not slow"`` is a quick loop
+    and ``-m postgres`` picks the database tests; CI runs everything."""
+    for item in items:
+        path = Path(str(item.fspath))
+        parts = path.relative_to(REPO_ROOT).parts if path.is_relative_to(REPO_ROOT) else ()
+        if len(parts) > 1 and parts[1] in _SLOW_DIRECTORIES or path.name in _SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if len(parts) > 1 and parts[1] == "crash":
+            item.add_marker(pytest.mark.crash)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses_postgres = (
+            "postgres" in path.name
+            or "postgres_url" in getattr(item, "fixturenames", ())
+            or params.get("store") == "postgres"
+        )
+        if uses_postgres:
+            item.add_marker(pytest.mark.postgres)

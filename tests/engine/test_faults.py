@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
+
 from reconciler.api import RetryPolicy
 from reconciler.emulator import FaultConfig
 from reconciler.engine.workflow import refresh_and_plan
@@ -15,6 +17,7 @@ from .factories import fleet, spec
 from .harness import Loop, make_client, make_emulator
 
 
+@pytest.mark.slow
 def test_apply_converges_under_faults_without_duplicates():
     emulator = make_emulator(
         faults=FaultConfig(

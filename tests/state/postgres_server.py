@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -129,32 +129,40 @@ def _local_cluster_port() -> int:
     return cluster[2] if cluster else 5432
 
 
-def _start_local_cluster() -> str | None:
-    """Start the local cluster and create the test role and database; a problem or None."""
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=False)
+
+
+def _start_local_cluster(run: Runner = _run) -> str | None:
+    """Start the local cluster if it is not running, and create the test role and database
+    if they are missing; a one-line problem, or None. (A running cluster without the role is
+    the common case on a developer's machine: ``pg_ctlcluster start`` then says "already
+    running" on standard output and exits 2, which is not a failure.)"""
     cluster = _local_cluster()
     if cluster is None:
         return "no local PostgreSQL cluster (pg_lsclusters not found or lists none)"
     version, name, _ = cluster
     if os.geteuid() != 0:
-        return "the local cluster is not usable and only root can start it here"
-    steps = [
-        ["pg_ctlcluster", version, name, "start"],
-        ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qc", _CREATE_ROLE],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0 and "already running" not in done.stderr:
-            return f"`{' '.join(step[:4])}` failed: {done.stderr.strip()}"
-    exists = subprocess.run(
+        return "the local cluster is not usable and only root can start it or create roles"
+    if run(["pg_ctlcluster", version, name, "status"]).returncode != 0:
+        started = run(["pg_ctlcluster", version, name, "start"])
+        said = (started.stdout + started.stderr).strip()
+        if started.returncode != 0 and "already running" not in said:
+            return f"`pg_ctlcluster {version} {name} start` failed: {said}"
+    role = run(
+        ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qc", _CREATE_ROLE]
+    )
+    if role.returncode != 0:
+        return f"creating the {ROLE} role failed: {(role.stdout + role.stderr).strip()}"
+    exists = run(
         ["runuser", "-u", "postgres", "--", "psql", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{ROLE}'"],
-        capture_output=True, text=True, check=False,
+         f"SELECT 1 FROM pg_database WHERE datname = '{ROLE}'"]
     )  # fmt: skip
     if exists.stdout.strip() != "1":
-        created = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "createdb", "-O", ROLE, ROLE],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        created = run(["runuser", "-u", "postgres", "--", "createdb", "-O", ROLE, ROLE])
         if created.returncode != 0:
-            return f"createdb failed: {created.stderr.strip()}"
+            return f"createdb failed: {(created.stdout + created.stderr).strip()}"
     return None

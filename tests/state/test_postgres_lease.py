@@ -77,6 +77,7 @@ def test_a_waiter_gets_the_lease_once_it_is_released(postgres_url: str) -> None:
     thread.join()
 
 
+@pytest.mark.slow
 def test_the_heartbeat_keeps_a_lease_past_its_lease_time(short_lease_url: str) -> None:
     holder, other = open_postgres(short_lease_url), open_postgres(short_lease_url)
     with holder.lock("inference", command="long apply") as info:
