@@ -6,6 +6,7 @@ from reconciler.cli import (  # noqa: F401
     backend,
     cost,
     emulator,
+    output,
     plan,
     state,
     validate,

@@ -85,6 +85,9 @@ def to_live_instance(instance: Instance) -> LiveInstance:
         hourly_price=instance.hourly_price,
         cost_estimate=instance.cost_estimate,
         created_at=instance.created_at.isoformat() if instance.created_at else None,
+        ip=instance.ip or None,
+        ssh_user=instance.ssh_user or None,
+        ssh_port=instance.ssh_port,
     )
 
 

@@ -42,6 +42,9 @@ class LiveInstance(LiveModel):
     hourly_price: int | None = None
     cost_estimate: str | None = None
     created_at: str | None = None
+    ip: str | None = Field(default=None, description="Public IP, once Shadeform knows it")
+    ssh_user: str | None = None
+    ssh_port: int | None = None
 
     def tag_value(self, prefix: str) -> str | None:
         for tag in self.tags:

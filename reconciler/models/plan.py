@@ -263,3 +263,20 @@ class PendingCreate(PlanModel):
     address: str
     intent_id: str
     resolves_at: str = Field(description="RFC3339 time its grace runs out")
+
+
+class Endpoint(PlanModel):
+    """How to reach one managed instance (``reconciler output``, ``reconciler ssh``)."""
+
+    fleet: str
+    address: str
+    instance_id: str
+    status: str
+    ip: str | None = None
+    ssh_user: str | None = None
+    ssh_port: int | None = None
+    hourly_price_cents: int | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.ip and self.ssh_user)

@@ -1,0 +1,83 @@
+"""``reconciler output``: how to reach each instance, for people (a table) and scripts (JSON,
+or an Ansible inventory)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from reconciler.models.catalog import format_cents
+from reconciler.models.plan import Endpoint
+from reconciler.views._values import clean_text
+
+OUTPUT_FORMAT_VERSION = 1
+_COLUMNS = ("ADDRESS", "ID", "STATUS", "IP", "SSH", "$/H")
+
+
+def _row(endpoint: Endpoint) -> tuple[str, ...]:
+    ssh = (
+        f"{endpoint.ssh_user}@{endpoint.ip} -p {endpoint.ssh_port or 22}"
+        if endpoint.reachable
+        else "-"
+    )
+    price = format_cents(endpoint.hourly_price_cents) if endpoint.hourly_price_cents else "-"
+    return tuple(
+        clean_text(value)
+        for value in (
+            endpoint.address,
+            endpoint.instance_id,
+            endpoint.status,
+            endpoint.ip or "-",
+            ssh,
+            price,
+        )
+    )
+
+
+def render_output_human(endpoints: Sequence[Endpoint], stream: TextIO) -> None:
+    if not endpoints:
+        stream.write("No instances in the state. Run `reconciler apply` first.\n")
+        return
+    rows = [_COLUMNS, *(_row(e) for e in endpoints)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        stream.write("  ".join(cells).rstrip() + "\n")
+    waiting = [e.address for e in endpoints if not e.reachable]
+    if waiting:
+        stream.write(
+            f"\n{len(waiting)} instance(s) have no IP yet (still booting, or gone); run again "
+            "once they are active.\n"
+        )
+
+
+def output_json(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    return {
+        "format_version": OUTPUT_FORMAT_VERSION,
+        "kind": "reconciler-output",
+        "instances": [e.model_dump(mode="json") for e in endpoints],
+    }
+
+
+def ansible_inventory(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """An Ansible dynamic inventory: one group per fleet, reachable instances as hosts named
+    by address, with ``ansible_host``, ``ansible_user`` and ``ansible_port``."""
+    groups: dict[str, Any] = {}
+    hostvars: dict[str, Any] = {}
+    for endpoint in endpoints:
+        if not endpoint.reachable:
+            continue
+        group = endpoint.fleet.replace("-", "_")
+        groups.setdefault(group, {"hosts": []})["hosts"].append(endpoint.address)
+        hostvars[endpoint.address] = {
+            "ansible_host": endpoint.ip,
+            "ansible_user": endpoint.ssh_user,
+            "ansible_port": endpoint.ssh_port or 22,
+            "shadeform_instance_id": endpoint.instance_id,
+        }
+    return {"all": {"children": sorted(groups)}, **groups, "_meta": {"hostvars": hostvars}}
+
+
+def render_output_json(data: dict[str, Any], stream: TextIO) -> None:
+    stream.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
