@@ -27,6 +27,7 @@ from reconciler.cli.plan import (
     prepare_plan_run,
     read_plan_file,
 )
+from reconciler.cli.refresh import apply_refresh_only, refreshed
 from reconciler.cli.session import (
     ApiTarget,
     FleetStores,
@@ -46,7 +47,7 @@ from reconciler.engine.failpoints import FailPoints
 from reconciler.engine.placement import with_placement_of
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
-from reconciler.engine.refresh import refresh_fleets, to_live_instance
+from reconciler.engine.refresh import to_live_instance
 from reconciler.engine.workflow import check_plan_fresh
 from reconciler.errors import ApplyError, NotFoundError, RunCancelled, UsageError
 from reconciler.models.api import UpdateRequest
@@ -227,11 +228,17 @@ def _executor_options(
     metavar="ADDRESS",
     help="Replace this address even if nothing changed. Repeatable.",
 )
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Record in the state what exists now (after showing the drift and asking).",
+)
 @executor_options
 @pass_app
 def apply(
     app: AppContext,
     paths: tuple[Path, ...],
+    refresh_only: bool,
     replace: tuple[str, ...],
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -250,6 +257,19 @@ def apply(
 ) -> None:
     """Make Shadeform match the manifests (PATHS), or apply a saved plan file exactly."""
     opts = _executor_options(parallelism, no_wait, wait_timeout, fail_fast)
+    if refresh_only:
+        chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+        fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
+        with refreshed(
+            fleets,
+            sandbox=sandbox,
+            state_dir=state_dir,
+            lock_timeout=lock_timeout,
+            parallelism=parallelism,
+            intent_grace=intent_grace,
+        ) as done:
+            apply_refresh_only(done, auto_approve=auto_approve)
+        return
     if _looks_like_plan_file(paths):
         _apply_saved(
             app,
@@ -384,57 +404,6 @@ def destroy(
         auto_approve=auto_approve,
         question="Destroy these instances? There is no undo.",
     )
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@manifest_options
-@connection_options
-def refresh(
-    paths: tuple[Path, ...],
-    sandbox: bool,
-    parallelism: int,
-    state_dir: Path,
-    lock_timeout: float,
-    vars: tuple[str, ...],  # noqa: A002 - named after --var
-    var_files: tuple[Path, ...],
-) -> None:
-    """Record what exists now in the state, changing nothing in Shadeform."""
-    chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
-    fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
-    stores = FleetStores.for_fleets(fleets, state_dir)
-    with (
-        api_target(sandbox=sandbox, state_dir=state_dir) as target,
-        locked_states(
-            stores, [f.name for f in fleets], timeout=lock_timeout, command=command_line()
-        ) as states,
-    ):
-
-        async def run() -> None:
-            async with target.client(parallelism=parallelism) as client:
-                snapshots = await refresh_fleets(client, states, now=_now())
-            now = _iso()
-            for name, state in states.items():
-                if state.serial == 0:
-                    continue
-                live = snapshots[name]
-                records = {}
-                for address, record in state.instances.items():
-                    seen = live.by_id.get(record.instance_id)
-                    attrs = seen.model_dump(mode="json") if seen else {"status": "not_found"}
-                    records[address] = record.model_copy(
-                        update={"live": attrs, "refreshed_at": now}
-                    )
-                stored = stores.stores[name].write(state.model_copy(update={"instances": records}))
-                gone = sum(
-                    1 for a in records.values() if a.live and a.live.get("health") in (None, "gone")
-                )
-                click.echo(
-                    f"{name}: {len(records)} instance(s) refreshed, {gone} gone, "
-                    f"{len(live.orphans)} orphan(s) found; state serial {stored.serial}."
-                )
-
-        signals.run(run())
 
 
 @cli.command(name="import")

@@ -8,6 +8,7 @@ from reconciler.cli import (  # noqa: F401
     emulator,
     output,
     plan,
+    refresh,
     state,
     validate,
 )

@@ -15,15 +15,18 @@ import click
 
 from reconciler.cli import signals
 from reconciler.cli.app import AppContext, cli, pass_app
-from reconciler.cli.options import SECONDS
+from reconciler.cli.options import SECONDS, state_dir_option
+from reconciler.cli.refresh import refreshed, show_drift
 from reconciler.cli.session import (
     ApiTarget,
     FleetStores,
     api_target,
+    backend_location,
     command_line,
     connection_options,
     locked_states,
     running_in_ci,
+    store_for_command,
 )
 from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.planner import PlanOptions
@@ -33,6 +36,7 @@ from reconciler.errors import CapacityError, UsageError
 from reconciler.models.plan import Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
+from reconciler.state.store import is_fleet_name
 from reconciler.views import (
     plan_from_json,
     render_plan_human,
@@ -40,6 +44,7 @@ from reconciler.views import (
     render_plan_markdown,
 )
 from reconciler.views.apply_view import PendingWait
+from reconciler.views.state_view import render_states_human, render_states_json
 
 DEFAULT_PATHS = ("specs",)
 DEFAULT_INTENT_GRACE = 60.0
@@ -242,10 +247,23 @@ def render(plan: Plan, *, as_json: bool, as_markdown: bool, color: bool) -> None
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when there are changes, 1 on error.",
 )
+@click.option(
+    "--destroy",
+    "destroy",
+    is_flag=True,
+    help="Preview `reconciler destroy`: plan the deletion of everything the fleets own.",
+)
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Show only how Shadeform differs from the state (drift), proposing no changes.",
+)
 @pass_app
 def plan(
     app: AppContext,
     paths: tuple[Path, ...],
+    destroy: bool,
+    refresh_only: bool,
     replace: tuple[str, ...],
     as_json: bool,
     as_markdown: bool,
@@ -264,6 +282,39 @@ def plan(
 ) -> None:
     """Show what apply would change to make Shadeform match the manifests."""
     app.detailed_exitcode = detailed_exitcode
+    if refresh_only:
+        given = [
+            name
+            for name, value in (
+                ("--destroy", destroy),
+                ("--markdown", as_markdown),
+                ("--out", out),
+                ("--replace", replace),
+                ("--target", targets),
+                ("--exclude", excludes),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(f"--refresh-only shows drift only; it does not go with {given[0]}.")
+        chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
+        loaded = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
+        with refreshed(
+            loaded,
+            sandbox=sandbox,
+            state_dir=state_dir,
+            lock_timeout=lock_timeout,
+            parallelism=parallelism,
+            intent_grace=intent_grace,
+        ) as done:
+            report = show_drift(done, as_json=as_json)
+        if detailed_exitcode and report.has_drift:
+            sys.exit(2)
+        return
+    if destroy and replace:
+        raise UsageError(
+            "--destroy plans the deletion of everything; it does not go with --replace."
+        )
     fleets, run = prepare_plan_run(
         paths,
         vars=vars,
@@ -277,6 +328,7 @@ def plan(
             targets=targets,
             excludes=excludes,
             replace=replace,
+            destroy=destroy,
             allow_over_budget=allow_over_budget,
         ),
     )
@@ -303,15 +355,44 @@ def read_plan_file(path: Path) -> Plan:
 
 
 @cli.command()
-@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (or state) as JSON.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print a pull-request comment.")
+@state_dir_option
 @pass_app
-def show(app: AppContext, plan_file: Path, as_json: bool, as_markdown: bool) -> None:
-    """Render a saved plan file."""
-    render(
-        read_plan_file(plan_file),
-        as_json=as_json,
-        as_markdown=as_markdown,
-        color=color_enabled(app),
-    )
+def show(
+    app: AppContext, target: str | None, as_json: bool, as_markdown: bool, state_dir: Path
+) -> None:
+    """Render a saved plan file, or show a fleet's state.
+
+    TARGET is a plan file saved with `plan --out`, or a fleet name; without it, every fleet
+    in the state directory (or --backend) is shown. Secrets appear only as fingerprints.
+    """
+    if target is not None and Path(target).is_file():
+        render(
+            read_plan_file(Path(target)),
+            as_json=as_json,
+            as_markdown=as_markdown,
+            color=color_enabled(app),
+        )
+        return
+    if as_markdown:
+        raise UsageError("--markdown renders saved plans; a state is shown as text or --json.")
+    store = store_for_command(state_dir)
+    if target is None:
+        names = store.list_fleets()
+    else:
+        if not is_fleet_name(target):
+            raise UsageError(f"{target} is neither a saved plan file nor a fleet name.")
+        names = [target]
+    states = []
+    for name in names:
+        state = store.read(name)
+        if state is None:
+            where = backend_location(state_dir)
+            raise UsageError(f"Fleet {name} has no state in {where} (and {name} is no file).")
+        states.append(state)
+    if as_json:
+        render_states_json(states, sys.stdout)
+    else:
+        render_states_human(states, sys.stdout)

@@ -280,3 +280,40 @@ class Endpoint(PlanModel):
     @property
     def reachable(self) -> bool:
         return bool(self.ip and self.ssh_user)
+
+
+class DriftKind(StrEnum):
+    GONE = "gone"  # deleted outside the reconciler (or reclaimed)
+    PREEMPTED = "preempted"  # a spot instance Shadeform reclaimed
+    BROKEN = "broken"  # in error
+    CHANGED = "changed"  # a field changed outside (console, API)
+    NOT_OWNED = "not_owned"  # lost its reconciler:fleet tag
+    UNRECORDED = "unrecorded"  # carries the fleet's tags but is not in the state
+
+
+class DriftItem(PlanModel):
+    """One way Shadeform differs from what the state recorded (``--refresh-only``)."""
+
+    address: str
+    instance_id: str
+    kind: DriftKind
+    message: str
+    field_changes: tuple[FieldChange, ...] = ()
+
+
+class FleetDrift(PlanModel):
+    fleet: str
+    serial: int
+    items: tuple[DriftItem, ...] = ()
+
+
+class DriftReport(PlanModel):
+    """What ``plan --refresh-only`` shows: drift only, no proposed changes."""
+
+    format_version: int = PLAN_FORMAT_VERSION
+    fleets: tuple[FleetDrift, ...] = ()
+    sandbox: bool = False
+
+    @property
+    def has_drift(self) -> bool:
+        return any(f.items for f in self.fleets)
