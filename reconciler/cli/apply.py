@@ -22,6 +22,7 @@ from reconciler.cli.plan import (
     PlanRun,
     color_enabled,
     fail_without_capacity,
+    live_terminal,
     plan_options,
     planned,
     prepare_plan_run,
@@ -52,7 +53,7 @@ from reconciler.engine.workflow import check_plan_fresh
 from reconciler.errors import ApplyError, NotFoundError, RunCancelled, UsageError
 from reconciler.models.api import UpdateRequest
 from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
-from reconciler.models.plan import PendingCreate, Plan
+from reconciler.models.plan import Action, PendingCreate, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState, InstanceRecord
 from reconciler.views import render_plan_human
@@ -116,11 +117,19 @@ def _execute(
         name: StateRecorder(stores.stores[name], state, plan_digest=digest)
         for name, state in states.items()
     }
-    total = sum(
-        1 for f in plan.fleets for c in f.changes if c.is_change or c.action.value == "forget"
+    actions = [
+        c for f in plan.fleets for c in f.changes if c.is_change or c.action is Action.FORGET
+    ]
+    boots = sum(1 for c in actions if c.action in (Action.CREATE, Action.REPLACE))
+    # The bar counts each action, then each new instance's boot (unless --no-wait).
+    total = len(actions) + (boots if options.wait else 0)
+    sink = (
+        LiveProgress(
+            sys.stdout, total, color=color, verb="Destroying" if verb == "Destroy" else "Applying"
+        )
+        if live_terminal()
+        else LineProgress(sys.stdout)
     )
-    interactive = sys.stdout.isatty()
-    sink = LiveProgress(sys.stdout, total, color=color) if interactive else LineProgress(sys.stdout)
     guard = current_guard()
 
     async def run(cancel: CancelToken | None) -> ApplyReport:

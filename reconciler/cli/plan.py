@@ -98,8 +98,11 @@ def color_enabled(app: AppContext) -> bool:
     return not app.no_color and sys.stdout.isatty()
 
 
-def in_ci() -> bool:
-    return running_in_ci()
+def live_terminal() -> bool:
+    """Whether to draw live progress: standard output is a terminal that can redraw (not
+    ``TERM=dumb``) and this is not CI (``CI=true`` gives plain lines even on a TTY)."""
+    dumb = os.environ.get("TERM", "").strip().lower() in ("dumb", "")
+    return sys.stdout.isatty() and not dumb and not running_in_ci()
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def planned(fleets: list[Fleet], run: PlanRun) -> Iterator[PlannedSession]:
             stores, [f.name for f in fleets], timeout=run.lock_timeout, command=command_line()
         ) as states,
     ):
-        waiting = PendingWait(sys.stdout, interactive=sys.stdout.isatty() and not in_ci())
+        waiting = PendingWait(sys.stdout, interactive=live_terminal())
 
         async def make() -> Plan:
             async with target.client(parallelism=run.parallelism) as client:

@@ -11,6 +11,7 @@ runs, and the state is persisted after every action.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ from reconciler.api import ShadeformClient
 from reconciler.engine.cancel import CancelToken
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import UPDATABLE_IN_PLACE
-from reconciler.engine.events import ActionEvent, Phase, ProgressSink, ignore_progress
+from reconciler.engine.events import (
+    ActionEvent,
+    InstanceWait,
+    Phase,
+    ProgressSink,
+    ignore_progress,
+)
 from reconciler.engine.failpoints import FailPoints
 from reconciler.engine.placement import apply_offer, with_placement_of
 from reconciler.engine.recorder import StateRecorder
@@ -116,6 +123,8 @@ class _Pending:
     address: str
     instance_id: str
     action: Action
+    boot_seconds_max: int | None = None  # the catalog's expectation for the offer used
+    created_at: float = field(default_factory=time.monotonic)
 
 
 class Executor:
@@ -295,7 +304,7 @@ class Executor:
             raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
         if action is Action.CREATE:
             new_id = await self._create_placed(fleet, change, spec, recorder)
-            pending.append(_Pending(fleet, change.address, new_id, action))
+            pending.append(_Pending(fleet, change.address, new_id, action, _boot_of(change)))
             return f"created {new_id}", new_id
         assert change.instance_id
         if action is Action.UPDATE or action is Action.NOOP:
@@ -314,7 +323,7 @@ class Executor:
                 await self._delete(fleet, old_id)
                 await self._forget(recorder, change.address, old_id)
                 new_id = await self._create_placed(fleet, change, spec, recorder)
-                pending.append(_Pending(fleet, change.address, new_id, action))
+                pending.append(_Pending(fleet, change.address, new_id, action, _boot_of(change)))
             return f"replaced {old_id} with {new_id}", new_id
         raise ActionFailed(f"unknown action {action}")
 
@@ -534,6 +543,7 @@ class Executor:
                 current = None
             status = current.status if current else "deleted"
             if status == "active":
+                self._emit(change, Phase.PROGRESS, f"{new_id} is active", boot_finished=True)
                 return
             if status in ("error", "deleting", "deleted") or loop.time() - started > self._deadline(
                 current
@@ -560,7 +570,18 @@ class Executor:
                     f"active; kept {old_id}, which still serves, and deleted {new_id}; the next "
                     "run replaces it again"
                 )
-            self._emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}")
+            wait = InstanceWait(
+                address=change.address,
+                instance_id=new_id,
+                status=status,
+                waited_seconds=loop.time() - started,
+                boot_seconds_max=(
+                    current.boot_time.max_boot_in_sec
+                    if current and current.boot_time
+                    else _boot_of(change)
+                ),
+            )
+            self._emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}", (wait,))
             await self._pause(self.options.poll_interval)
 
     async def _restore(self, recorder: StateRecorder, change: Change, old_id: str) -> None:
@@ -594,12 +615,18 @@ class Executor:
                 }
             except ApiError:
                 listed = None  # try again next round; the deadline still applies
+            statuses: dict[str, str] = {}
+            boots: dict[str, int | None] = {}
             for instance_id, item in list(waiting.items()):
                 if listed is None:
                     current, status = None, "unknown"
                 else:
                     current = listed.get(instance_id)
                     status = current.status if current else "deleted"  # gone from the list
+                statuses[instance_id] = status
+                boots[instance_id] = (
+                    current.boot_time.max_boot_in_sec if current and current.boot_time else None
+                )
                 late = loop.time() - started > self._deadline(current)
                 if status == "active":
                     del waiting[instance_id]
@@ -609,6 +636,7 @@ class Executor:
                             item.action.value,
                             Phase.PROGRESS,
                             f"{instance_id} is active",
+                            boot_finished=True,
                         )
                     )
                 elif status in _FAILED_STATUSES or late:
@@ -617,12 +645,24 @@ class Executor:
                         report, item, _wait_failure(instance_id, status, current, late)
                     )
             if waiting:
+                now = time.monotonic()
+                waits = tuple(
+                    InstanceWait(
+                        address=item.address,
+                        instance_id=instance_id,
+                        status=statuses.get(instance_id, "unknown"),
+                        waited_seconds=now - item.created_at,
+                        boot_seconds_max=boots.get(instance_id) or item.boot_seconds_max,
+                    )
+                    for instance_id, item in sorted(waiting.items(), key=lambda kv: kv[1].address)
+                )
                 self.progress(
                     ActionEvent(
                         "",
                         "wait",
                         Phase.PROGRESS,
                         f"waiting for {len(waiting)} instance(s) to become active",
+                        waits=waits,
                     )
                 )
                 await self._pause(self.options.poll_interval)
@@ -643,7 +683,9 @@ class Executor:
             await asyncio.gather(sleeping, cancelled, return_exceptions=True)
 
     def _fail_after_wait(self, report: ApplyReport, item: _Pending, message: str) -> None:
-        self.progress(ActionEvent(item.address, item.action.value, Phase.FAILED, message))
+        self.progress(
+            ActionEvent(item.address, item.action.value, Phase.FAILED, message, boot_finished=True)
+        )
         for index, result in enumerate(report.results):
             if (
                 result.address == item.address
@@ -654,11 +696,25 @@ class Executor:
                     result.fleet, result.address, result.action, False, message, item.instance_id
                 )
 
-    def _emit(self, change: Change, phase: Phase, message: str) -> None:
-        self.progress(ActionEvent(change.address, change.action.value, phase, message))
+    def _emit(
+        self,
+        change: Change,
+        phase: Phase,
+        message: str,
+        waits: tuple[InstanceWait, ...] = (),
+        *,
+        boot_finished: bool = False,
+    ) -> None:
+        self.progress(
+            ActionEvent(change.address, change.action.value, phase, message, waits, boot_finished)
+        )
 
 
 _FAILED_STATUSES = ("error", "deleting", "deleted")
+
+
+def _boot_of(change: Change) -> int | None:
+    return change.placement.chosen.boot_seconds_max if change.placement else None
 
 
 def _wait_failure(instance_id: str, status: str, current: Instance | None, late: bool) -> str:

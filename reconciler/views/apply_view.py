@@ -7,12 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from reconciler.engine.events import ActionEvent, Phase
 from reconciler.engine.executor import ApplyReport
 from reconciler.models.plan import Action, Blocked, PendingCreate
+from reconciler.models.progress import ActionEvent, InstanceWait, Phase
 
 _PAST = {
     Action.CREATE: "created",
@@ -24,18 +26,76 @@ _PAST = {
 }
 
 
-class LineProgress:
-    """Plain, timestamped lines: what CI logs should show."""
+def format_elapsed(seconds: float) -> str:
+    """``75`` -> ``1m15s``; ``3725`` -> ``1h02m``."""
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
-    def __init__(self, stream: TextIO, clock: Callable[[], datetime] | None = None) -> None:
+
+def expected_boot(wait: InstanceWait) -> str:
+    if not wait.boot_seconds_max:
+        return ""
+    minutes = max(1, round(wait.boot_seconds_max / 60))
+    return f"expected ≤{minutes} min"
+
+
+def _wait_text(wait: InstanceWait) -> str:
+    expected = expected_boot(wait)
+    of = f" of {expected}" if expected else ""
+    return f"{wait.status}, {format_elapsed(wait.waited_seconds)}{of}"
+
+
+class LineProgress:
+    """Plain, timestamped lines: what CI logs (and pipes, and TERM=dumb) should show.
+
+    While instances boot it writes a line whenever one's Shadeform status changes (creating,
+    pending_provider, pending, active) and a summary at least every ``every_seconds``, so a
+    15-minute GPU boot reads as alive without flooding the log."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        every_seconds: float = 30.0,
+    ) -> None:
         self.stream = stream
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.every_seconds = every_seconds
+        self._statuses: dict[str, str] = {}
+        self._last_summary: datetime | None = None
 
     def __call__(self, event: ActionEvent) -> None:
-        stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = self.clock()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if event.waits:
+            self._waits(stamp, now, event.waits)
+            return
         subject = f"{event.address}: " if event.address else ""
         detail = f": {event.message}" if event.message else ""
         self.stream.write(f"{stamp} {subject}{event.action} {event.phase.value}{detail}\n")
+        self.stream.flush()
+
+    def _waits(self, stamp: str, now: datetime, waits: tuple[InstanceWait, ...]) -> None:
+        for wait in waits:
+            if self._statuses.get(wait.instance_id) != wait.status:
+                self._statuses[wait.instance_id] = wait.status
+                self.stream.write(f"{stamp} {wait.address}: {_wait_text(wait)}\n")
+        due = self._last_summary is None or (
+            (now - self._last_summary).total_seconds() >= self.every_seconds
+        )
+        if due:
+            self._last_summary = now
+            shown = "; ".join(f"{w.address} {w.status}" for w in waits[:6])
+            more = f"; and {len(waits) - 6} more" if len(waits) > 6 else ""
+            self.stream.write(
+                f"{stamp} waiting {format_elapsed(waits[0].waited_seconds)} for "
+                f"{len(waits)} instance(s) to become active: {shown}{more}\n"
+            )
         self.stream.flush()
 
     def __enter__(self) -> LineProgress:
@@ -45,41 +105,95 @@ class LineProgress:
         return None
 
 
-class LiveProgress:
-    """A rich progress bar with finished actions printed above it (interactive terminals)."""
+class _Booting:
+    """A live table of the instances being waited for, with a running clock each."""
 
-    def __init__(self, stream: TextIO, total: int, *, color: bool) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.rows: dict[str, tuple[InstanceWait, float]] = {}  # id -> (last seen, at)
+
+    def update(self, waits: tuple[InstanceWait, ...], *, complete: bool) -> None:
+        now = self.clock()
+        for wait in waits:
+            self.rows[wait.instance_id] = (wait, now)
+        if complete:  # the executor lists every instance still waiting
+            seen = {w.instance_id for w in waits}
+            for instance_id in [i for i in self.rows if i not in seen]:
+                del self.rows[instance_id]
+
+    def __rich__(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        now = self.clock()
+        for wait, at in sorted(self.rows.values(), key=lambda r: r[0].address):
+            running = wait.waited_seconds + (now - at)  # the clock runs between polls
+            table.add_row(
+                f"  [cyan]{wait.address}[/]",
+                wait.status,
+                format_elapsed(running),
+                expected_boot(wait),
+            )
+        return table
+
+
+class LiveProgress:
+    """A rich progress bar with finished actions printed above it and, while instances boot,
+    one row each with its Shadeform status, a running clock and the expected boot time."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        *,
+        color: bool,
+        clock: Callable[[], float] | None = None,
+        verb: str = "Applying",
+    ) -> None:
+        import time
+
         self.console = Console(
             file=stream, force_terminal=True, no_color=not color, highlight=False
         )
         self.progress = Progress(
-            TextColumn("[bold]Applying"),
+            TextColumn(f"[bold]{verb}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
             console=self.console,
-            transient=True,
         )
         self.task = self.progress.add_task("", total=total)
+        self.booting = _Booting(clock or time.monotonic)
+        self.live = Live(
+            Group(self.progress, self.booting),
+            console=self.console,
+            refresh_per_second=4,
+            transient=True,
+        )
 
     def __call__(self, event: ActionEvent) -> None:
+        """The bar counts actions and then boots (``total`` includes both), so it fills up
+        only when every new instance is active and its clock runs while they boot."""
         if event.phase is Phase.SUCCEEDED:
-            self.progress.console.print(f"[green]✓[/] {event.address}: {event.message}")
+            self.console.print(f"[green]✓[/] {event.address}: {event.message}")
             self.progress.advance(self.task)
         elif event.phase is Phase.FAILED:
-            self.progress.console.print(f"[red]✗[/] {event.address}: {event.message}")
-            if event.action != "create" or "went to" not in event.message:
-                self.progress.advance(self.task)
+            self.console.print(f"[red]✗[/] {event.address}: {event.message}")
+            self.progress.advance(self.task)
+        elif event.boot_finished:
+            self.console.print(f"[green]✓[/] {event.address}: {event.message}")
+            self.progress.advance(self.task)
+        elif event.waits:
+            self.booting.update(event.waits, complete=event.action == "wait")
+            self.progress.update(self.task, description=event.message)
         elif event.phase is Phase.PROGRESS:
             self.progress.update(self.task, description=event.message)
 
     def __enter__(self) -> LiveProgress:
-        self.progress.start()
+        self.live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        self.live.stop()
 
 
 class PendingWait:

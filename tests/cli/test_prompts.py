@@ -98,3 +98,32 @@ def test_shell_completion_knows_the_commands_and_options(tmp_path: Path) -> None
         [sys.executable, "-m", "reconciler"], env={**env, **words}, capture_output=True, text=True
     )
     assert "plain,--exclude" in done.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("extra", "live"),
+    [
+        ({"TERM": "xterm-256color"}, True),
+        ({"TERM": "xterm", "CI": "true"}, False),
+        ({"TERM": "dumb"}, False),
+    ],  # fmt: skip
+    ids=["terminal", "ci-on-a-tty", "term-dumb"],
+)
+def test_progress_is_live_only_on_a_real_terminal_outside_ci(
+    workspace, sandbox_env, extra: dict[str, str], live: bool
+) -> None:
+    manifests, state_dir, _ = workspace
+    env = {**{k: v for k, v in sandbox_env.items() if k != "NO_COLOR"}, **extra}
+    env.setdefault("CI", "")
+    env["RECONCILER_SANDBOX_BOOT_SECONDS"] = "3"
+    args = ["apply", str(manifests), "--sandbox", "--state-dir", str(state_dir), "--auto-approve"]
+    code, output = run_at_prompt(args, b"", env)
+    assert code == 0, output
+    plain = "web/api-0: create started" in output
+    assert plain is not live, output[-2000:]
+    if live:
+        assert "Applying" in output and "expected ≤" in output
+    else:
+        assert "web/api-0: creating," in output or "web/api-0: pending" in output
+        assert "waiting 0s for 2 instance(s)" in output or "to become active" in output
+    assert "Apply complete: 2 created" in output
