@@ -32,7 +32,9 @@ def fleet_cost(changes: Sequence[Change]) -> CostSummary:
     return CostSummary(hourly_cents_before=before, hourly_cents_after=after, unknown_prices=unknown)
 
 
-def budget_violations(fleet: Fleet, changes: Sequence[Change]) -> list[str]:
+def budget_violations(
+    fleet: Fleet, changes: Sequence[Change], untouched: CostSummary = CostSummary()
+) -> list[str]:
     budget = fleet.budget
     if budget is None:
         return []
@@ -54,7 +56,7 @@ def budget_violations(fleet: Fleet, changes: Sequence[Change]) -> list[str]:
                 )
     limit = dollars_to_cents(budget.max_hourly) if budget.max_hourly else None
     if limit is not None:
-        cost = fleet_cost(changes)
+        cost = fleet_cost(changes) + untouched  # the whole fleet, also under --target
         if cost.hourly_cents_after > limit and cost.hourly_cents_after > cost.hourly_cents_before:
             note = (
                 f" ({cost.unknown_prices} instance price(s) unknown, counted as $0)"
@@ -70,13 +72,19 @@ def budget_violations(fleet: Fleet, changes: Sequence[Change]) -> list[str]:
 
 
 def check_budget(
-    fleet: Fleet, changes: Sequence[Change], *, allow_over_budget: bool
+    fleet: Fleet,
+    changes: Sequence[Change],
+    *,
+    allow_over_budget: bool,
+    untouched: CostSummary = CostSummary(),
 ) -> tuple[str, ...]:
     """Raise :class:`BudgetError` for a plan over budget, unless explicitly allowed.
 
-    Returns the violations that were allowed, so the plan shows them.
+    ``untouched`` is the burn of the instances a ``--target``/``--exclude`` left out of the
+    plan: ``max_hourly`` limits the whole fleet. Returns the violations that were allowed, so
+    the plan shows them.
     """
-    problems = budget_violations(fleet, changes)
+    problems = budget_violations(fleet, changes, untouched)
     if problems and not allow_over_budget:
         raise BudgetError(
             f"The plan for fleet {fleet.name} breaks its budget, so nothing will be created:\n"

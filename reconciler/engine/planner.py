@@ -30,6 +30,7 @@ from reconciler.models.plan import (
     Blocked,
     BlockedKind,
     Change,
+    CostSummary,
     FieldChange,
     FleetPlan,
     PlacementChoice,
@@ -149,6 +150,9 @@ class _FleetPlanner:
         self.catalog = catalog
         self.no_capacity: list[Blocked] = []
         self.catalog_issues: dict[tuple[str, int | None, str, str], list[str]] = {}
+        self.untouched = CostSummary()
+        """The burn of running instances outside --target/--exclude: unchanged by this plan,
+        but part of the fleet's burn before and after (and of its max_hourly budget)."""
         self.state = state
         self.live = live
         self.options = options
@@ -193,6 +197,7 @@ class _FleetPlanner:
         addresses = set(self.desired) | set(self.state.instances) | set(orphans_by_address)
         for address in sorted(addresses):
             if not self._selected(address):
+                self._count_untouched(address)
                 continue
             if address in self.blocked:
                 continue
@@ -215,7 +220,10 @@ class _FleetPlanner:
         self._check_auto_delete_dates()
         changes = tuple(self.changes)
         overrides = check_budget(
-            self.fleet, changes, allow_over_budget=self.options.allow_over_budget
+            self.fleet,
+            changes,
+            allow_over_budget=self.options.allow_over_budget,
+            untouched=self.untouched,
         )
         return FleetPlan(
             fleet=self.fleet.name,
@@ -225,7 +233,7 @@ class _FleetPlanner:
             changes=changes,
             blocked=tuple(self.blocked[a] for a in sorted(self.blocked)),
             no_capacity=tuple(self.no_capacity),
-            cost=fleet_cost(changes),
+            cost=fleet_cost(changes) + self.untouched,
             budget_overrides=overrides,
             warnings=tuple(self.warnings),
             released_intents=tuple(
@@ -530,6 +538,19 @@ class _FleetPlanner:
         return live.hourly_price if live.hourly_price is not None else self._price_of(data)
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _count_untouched(self, address: str) -> None:
+        record = self.state.instances.get(address)
+        current = self.live.by_id.get(record.instance_id) if record else None
+        if record is None or current is None or current.health is Health.GONE:
+            return
+        price = self._live_price(current, _before_from_live(record.applied_spec, current))
+        if price is None:
+            self.untouched = self.untouched + CostSummary(unknown_prices=1)
+        else:
+            self.untouched = self.untouched + CostSummary(
+                hourly_cents_before=price, hourly_cents_after=price
+            )
 
     def _selected(self, address: str) -> bool:
         """Inside ``--target`` (when given) and outside every ``--exclude``."""

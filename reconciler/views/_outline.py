@@ -102,9 +102,34 @@ class DetailLine:
     forces_replacement: bool = False
 
 
+ALIGN_MAX = 28
+"""Keys longer than this are not padded to: a long field path (``launch_configuration.
+docker_configuration.image``) would push every value far right and make lines wrap."""
+LINE_MAX = 100
+
+
+def aligned_groups(pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """For each ``(key, value)``: its line(s), values aligned. A key too long to align, or a
+    line too long for a terminal, puts its value on a line of its own, indented, with any
+    ``# note`` kept on the key's line, so the note is never wrapped away from its field."""
+    width = max((len(key) for key, _ in pairs if len(key) <= ALIGN_MAX), default=0)
+    groups = []
+    for key, value in pairs:
+        line = f"{key + ':':<{width + 1}} {value}"
+        if len(key) > ALIGN_MAX or len(line) + DETAIL_INDENT > LINE_MAX:
+            text, sep, note = value.rpartition("  # ")
+            head = f"{key}:" + (f"  # {note}" if sep else "")
+            groups.append([head, "    " + (text if sep else value)])
+        else:
+            groups.append([line])
+    return groups
+
+
 def _aligned(pairs: list[tuple[str, str]]) -> list[str]:
-    width = max((len(key) for key, _ in pairs), default=0)
-    return [f"{key + ':':<{width + 1}} {value}" for key, value in pairs]
+    return [line for group in aligned_groups(pairs) for line in group]
+
+
+DETAIL_INDENT = 6  # how far the views indent detail lines
 
 
 def field_change_line(change: FieldChange) -> tuple[str, str]:
@@ -137,8 +162,10 @@ def change_details(change: Change) -> list[DetailLine]:
     elif change.action is Action.DELETE and change.before is not None:
         lines += [DetailLine(LineKind.FIELD, t) for t in _aligned(key_fields(change.before))]
     pairs = [field_change_line(fc) for fc in change.field_changes]
-    for fc, text in zip(change.field_changes, _aligned(pairs), strict=True):
-        lines.append(DetailLine(LineKind.FIELD, text, forces_replacement=fc.forces_replacement))
+    for fc, group in zip(change.field_changes, aligned_groups(pairs), strict=True):
+        for text in group:
+            noted = fc.forces_replacement and "  # " in text
+            lines.append(DetailLine(LineKind.FIELD, text, forces_replacement=noted))
     return lines
 
 

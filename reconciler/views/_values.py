@@ -55,8 +55,32 @@ def _bare(value: Any) -> str:
     return clean_text(str(value)) if isinstance(value, str) else format_value(value)
 
 
+def _envs_text(envs: Any) -> str | None:
+    """``HF_TOKEN=(sensitive), LOG_LEVEL="info"``: every variable by name, secrets hidden."""
+    if not isinstance(envs, list) or not envs:
+        return None
+    shown = []
+    for env in envs:
+        if isinstance(env, dict) and "name" in env:
+            shown.append(f"{_bare(str(env['name']))}={format_value(env.get('value'))}")
+    return ", ".join(shown) or None
+
+
+def _thresholds_text(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    parts = []
+    if value.get("date_threshold"):
+        parts.append(f"at {_bare(str(value['date_threshold']))}")
+    if value.get("spend_threshold"):
+        parts.append(f"after ${_bare(str(value['spend_threshold']))} spent")
+    return " or ".join(parts) or None
+
+
 def key_fields(spec: dict[str, Any]) -> list[tuple[str, str]]:
-    """The fields a reviewer needs to recognise an instance: name, placement, image, tags."""
+    """What a reviewer needs to see of a new (or deleted) instance: where it runs, what it
+    runs (image and args, or script), its ports, OS, thresholds, volume, SSH key, tags and
+    environment (variables by name, secret values as ``(sensitive)``)."""
     fields: list[tuple[str, str]] = []
     if "name" in spec:
         fields.append(("name", format_value(spec["name"])))
@@ -65,15 +89,44 @@ def key_fields(spec: dict[str, Any]) -> list[tuple[str, str]]:
         fields.append(("cloud/region/type", "/".join(_bare(p or "?") for p in placement)))
     if "rental_type" in spec:
         fields.append(("rental_type", format_value(spec["rental_type"])))
+    if spec.get("os"):
+        fields.append(("os", format_value(spec["os"])))
     launch = spec.get("launch_configuration")
     if isinstance(launch, dict):
         docker = launch.get("docker_configuration")
         script = launch.get("script_configuration")
         if isinstance(docker, dict) and "image" in docker:
             fields.append(("image", format_value(docker["image"])))
+            if docker.get("args"):
+                fields.append(("args", format_value(docker["args"])))
+            ports = docker.get("port_mappings") or []
+            mapped = [
+                f"{p.get('host_port')}->{p.get('container_port')}"
+                for p in ports
+                if isinstance(p, dict)
+            ]
+            if mapped:
+                fields.append(("ports (host->container)", ", ".join(mapped)))
+            container_envs = _envs_text(docker.get("envs"))
+            if container_envs:
+                fields.append(("container envs", container_envs))
+            credentials = docker.get("registry_credentials")
+            if isinstance(credentials, dict) and credentials:
+                fields.append(("registry login", format_value(credentials.get("username"))))
         elif isinstance(script, dict) and isinstance(script.get("base64_script"), str):
             size = len(script["base64_script"])
             fields.append(("script", f"(base64, {size} characters)"))
+    for name in ("auto_delete", "alert"):
+        text = _thresholds_text(spec.get(name))
+        if text:
+            fields.append((name, text))
+    if spec.get("volume_ids"):
+        fields.append(("volume_ids", format_value(spec["volume_ids"])))
+    if spec.get("ssh_key_id"):
+        fields.append(("ssh_key_id", format_value(spec["ssh_key_id"])))
     if "tags" in spec:
         fields.append(("tags", format_value(spec["tags"])))
+    envs = _envs_text(spec.get("envs"))
+    if envs:
+        fields.append(("envs", envs))
     return fields

@@ -18,18 +18,20 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from reconciler.models.catalog import format_cents
-from reconciler.models.plan import Change, CostSummary, FleetPlan, Plan
+from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
 from reconciler.redaction import scrub
 from reconciler.views._money import change_cost, has_prices, signed, unknown_note
 from reconciler.views._outline import (
+    LineKind,
     Summary,
     change_details,
     change_title,
+    field_change_line,
     is_listed,
     summarize,
     unsettled_parts,
 )
-from reconciler.views._values import clean_text
+from reconciler.views._values import clean_text, format_value
 
 # ``$`` too: GitHub renders text between dollar signs as LaTeX math.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&!@$])")
@@ -56,11 +58,40 @@ def md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+# In GitHub's ``diff`` highlighting a line's first character decides its colour: ``+`` green,
+# ``-`` red, ``!`` orange, anything else plain. So each change gets the marker that reads right:
+# a replacement or an update is "changed" (``!``, with words saying which), and its fields
+# show as a ``-`` before line and a ``+`` after line, like any code review.
+_MARKERS = {
+    Action.CREATE: ("+", "create"),
+    Action.DELETE: ("-", "delete"),
+    Action.REPLACE: ("!", "replace"),
+    Action.UPDATE: ("!", "update in place"),
+    Action.FORGET: (" ", "forget"),
+    Action.NOOP: (" ", "adopt"),
+}
+
+
 def _change_block(change: Change) -> str:
-    heading = f"{change.action.symbol.strip() or ' '} {change_title(change)}"
+    marker, verb = _MARKERS[change.action]
+    heading = f"{marker} {verb} {change_title(change)}"
     cost = change_cost(change)
     lines = [heading + "  " + cost if cost is not None else heading]
-    lines += ["    " + line.text for line in change_details(change)]
+    for line in change_details(change):
+        if line.kind is LineKind.FIELD and change.field_changes:
+            continue  # shown below as before/after pairs
+        body_marker = marker if line.kind is LineKind.FIELD and marker in "+-" else " "
+        lines.append(f"{body_marker}     {line.text}")
+    for field_change in change.field_changes:
+        path, _ = field_change_line(field_change)
+        notes = []
+        if field_change.forces_replacement:
+            notes.append("forces replacement")
+        if field_change.sensitive:
+            notes.append("sensitive")
+        note = f"  # {'; '.join(notes)}" if notes else ""
+        lines.append(f"-     {path}: {format_value(field_change.before)}")
+        lines.append(f"+     {path}: {format_value(field_change.after)}{note}")
     return "\n".join(lines) + "\n"
 
 

@@ -245,3 +245,26 @@ def test_plan_over_budget_already_but_shrinking_is_allowed():
     snap = snapshot(live(a, "i-a"), live(b, "i-b"))
     p = plan(with_budget(a, max_hourly="0.50"), st, snap)  # 1.60 -> 0.80: still over, but lower
     assert p.cost.hourly_cents_after == 80
+
+
+def test_a_targeted_plan_still_shows_the_whole_fleets_burn():
+    a, b = spec("a"), spec("b")
+    changed = spec("a", tags=("team-ml", "prod"))
+    whole = plan(fleet(a, b), state(record(a, "i-1"), record(b, "i-2")),
+                 snapshot(live(a, "i-1"), live(b, "i-2")))  # fmt: skip
+    targeted = plan(
+        fleet(changed, b),
+        state(record(a, "i-1"), record(b, "i-2")),
+        snapshot(live(a, "i-1"), live(b, "i-2")),
+        targets=("inference/a",),
+    )
+    assert [c.address for c in targeted.changes] == ["inference/a"]
+    assert targeted.cost.hourly_cents_before == whole.cost.hourly_cents_before == 160
+    assert targeted.cost.hourly_cents_after == 160
+
+
+def test_a_targeted_plan_cannot_slip_past_the_fleets_max_hourly():
+    a, b = spec("a"), spec("b")
+    capped = fleet(a, b).model_copy(update={"budget": Budget(max_hourly="1.20")})
+    with pytest.raises(BudgetError):  # b alone fits, but the fleet would burn $1.60/h
+        plan(capped, state(record(a, "i-1")), snapshot(live(a, "i-1")), targets=("inference/b",))

@@ -6,7 +6,7 @@ import io
 
 from hypothesis import given, settings
 
-from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
+from reconciler.models.plan import Action, Change, CostSummary, FieldChange, FleetPlan, Plan
 from reconciler.views import render_plan_human
 
 from .plans import (
@@ -72,7 +72,9 @@ def test_create_shows_key_fields_of_after():
         '      name:              "vllm-0"',
         "      cloud/region/type: hyperstack/canada-1/A6000",
         '      rental_type:       "on_demand"',
+        '      os:                "ubuntu22.04_cuda12.2_shade_os"',
         '      image:             "vllm/vllm-openai:v0.6"',
+        "      container envs:    HF_TOKEN=(sensitive)",
         '      tags:              ["team-ml"]',
     ]
 
@@ -100,11 +102,13 @@ def test_secrets_never_appear_and_fingerprints_print_as_sensitive():
     assert SECRET not in text and OTHER_SECRET not in text
     assert "(sensitive:" not in text
     changed = block_of(render(sample_plan()), "-/+ inference/vllm-5 [i-5]")
-    assert changed == [
-        "      launch_configuration.docker_configuration.envs: "
-        '[{"name": "HF_TOKEN", "value": (sensitive)}] -> '
-        '[{"name": "HF_TOKEN", "value": (sensitive)}]  # forces replacement; sensitive value changed'
+    assert changed == [  # a long path: the note stays on its line, the value gets its own
+        "      launch_configuration.docker_configuration.envs:"
+        "  # forces replacement; sensitive value changed",
+        '          [{"name": "HF_TOKEN", "value": (sensitive)}] -> '
+        '[{"name": "HF_TOKEN", "value": (sensitive)}]',
     ]
+    assert all(len(line) <= 100 for line in changed[:1])
 
 
 def test_blocked_and_warnings_have_their_own_sections():
@@ -280,8 +284,43 @@ def test_long_lines_are_not_wrapped():
             Change(address="inference/a", action=Action.CREATE, after={"tags": ["t" * 50] * 10}),
         ),
     )
-    line = next(x for x in render(Plan(fleets=(fleet,))).splitlines() if "tags:" in x)
-    assert line.count('"' + "t" * 50 + '"') == 10
+    lines = render(Plan(fleets=(fleet,))).splitlines()
+    at = next(i for i, x in enumerate(lines) if x.strip().startswith("tags:"))
+    assert lines[at].strip() == "tags:"  # too long to align: the value gets its own line
+    assert lines[at + 1].count('"' + "t" * 50 + '"') == 10  # and is never wrapped
+
+
+def test_a_long_field_path_does_not_push_the_other_values_out_of_line():
+    fleet = FleetPlan(
+        fleet="inference",
+        lineage=None,
+        serial=0,
+        manifest_digest="d",
+        changes=(
+            Change(
+                address="inference/a",
+                action=Action.REPLACE,
+                instance_id="i-1",
+                field_changes=(
+                    FieldChange(path="tags", before=["a"], after=["b"]),
+                    FieldChange(
+                        path="launch_configuration.docker_configuration.image",
+                        before="vllm:0.4",
+                        after="vllm:0.5",
+                        forces_replacement=True,
+                    ),
+                    FieldChange(path="os", before="u22", after="u24", forces_replacement=True),
+                ),
+            ),
+        ),
+    )
+    lines = block_of(render(Plan(fleets=(fleet,))), "-/+ inference/a [i-1]")
+    assert lines == [
+        '      tags: ["a"] -> ["b"]',
+        "      launch_configuration.docker_configuration.image:  # forces replacement",
+        '          "vllm:0.4" -> "vllm:0.5"',
+        '      os:   "u22" -> "u24"  # forces replacement',
+    ]
 
 
 def test_long_strings_are_shortened_with_their_length():

@@ -28,7 +28,9 @@ NOTE = re.compile(
     r"… output truncated: (\d+) more changes(?: and (\d+) more blocked/warning notes)?; "
     r"run `reconciler plan` locally for the full plan\n$"
 )
-LARGE_HEADER = re.compile(r"^(?:\+|~|-/\+|-) inference/vllm-\d+", re.MULTILINE)
+LARGE_HEADER = re.compile(
+    r"^(?:\+ create|! update in place|! replace|- delete) inference/vllm-\d+", re.MULTILINE
+)
 
 
 def render(plan: Plan, **kw: int) -> str:
@@ -97,13 +99,14 @@ def test_plans_without_prices_have_no_cost_table():
 
 def test_changes_show_their_hourly_effect_and_placement():
     body = render(priced_plan()).splitlines()
-    assert body[body.index("+ inference/vllm-0  +$0.40/h") + 1] == (
-        "    placement: A6000 spot in hyperstack/canada-1 at $0.40/h, boots in ≤5 min, 2 fallbacks"
+    assert body[body.index("+ create inference/vllm-0  +$0.40/h") + 1] == (
+        "      placement: A6000 spot in hyperstack/canada-1 at $0.40/h, boots in ≤5 min,"
+        " 2 fallbacks"
     )
-    assert "-/+ inference/vllm-1 [i-1]  $0.80/h -> $2.49/h" in body
-    assert "- inference/vllm-2 [i-2]  -$2.49/h" in body
-    assert "~ inference/vllm-3 [i-3]" in body
-    assert "+ training/trainer-0  +$?/h" in body
+    assert "! replace inference/vllm-1 [i-1]  $0.80/h -> $2.49/h" in body
+    assert "- delete inference/vllm-2 [i-2]  -$2.49/h" in body
+    assert "! update in place inference/vllm-3 [i-3]" in body
+    assert "+ create training/trainer-0  +$?/h" in body
 
 
 def test_budget_overrides_and_missing_capacity_are_escaped_and_never_cut():
@@ -128,16 +131,17 @@ def test_changes_sit_in_a_collapsed_diff_block():
     details = text[text.index("<details>") :]
     assert details.startswith(
         "<details><summary>inference: 1 to create, 1 to update, 3 to replace, 1 to delete"
-        "</summary>\n\n```diff\n+ inference/vllm-0  +$?/h\n    # new instance\n"
+        "</summary>\n\n```diff\n+ create inference/vllm-0  +$?/h\n      # new instance\n"
     )
     body = details.splitlines()
-    assert "-/+ inference/vllm-2 [i-2] (create before destroy)  $?/h -> $?/h" in body
-    assert '    shade_instance_type: "A6000" -> "H100"  # forces replacement' in body
-    assert '    tags: ["team-ml"] -> ["team-ml", "prod"]' in body
-    assert "- inference/vllm-3 [i-3]  -$?/h" in body
-    assert "x inference/vllm-4 [i-4] (already gone; removed from state)" in body
-    assert "  inference/vllm-6 (adopt i-6)" in body
-    assert "    # instance is in error: GPU fell off the bus" in body
+    assert "! replace inference/vllm-2 [i-2] (create before destroy)  $?/h -> $?/h" in body
+    assert '-     shade_instance_type: "A6000"' in body  # before: red in GitHub's diff
+    assert '+     shade_instance_type: "H100"  # forces replacement' in body  # after: green
+    assert '-     tags: ["team-ml"]' in body and '+     tags: ["team-ml", "prod"]' in body
+    assert "- delete inference/vllm-3 [i-3]  -$?/h" in body
+    assert "  forget inference/vllm-4 [i-4] (already gone; removed from state)" in body
+    assert "  adopt inference/vllm-6 (adopt i-6)" in body
+    assert "      # instance is in error: GPU fell off the bus" in body
     assert "vllm-7" not in text  # unchanged no-ops are not listed
     assert details.endswith("```\n\n</details>\n\n")
 
@@ -198,10 +202,25 @@ def test_user_text_is_escaped_for_markdown_and_html():
     assert not re.search(r"(?<!\\)<(img|b>)", text)  # no live HTML tag anywhere
 
 
+def test_github_colours_replacements_as_changes_and_fields_as_before_and_after():
+    """In a ``diff`` block GitHub colours a line by its first character: a replacement must not
+    start with ``-`` (it would read as a deletion) and an update must be highlighted."""
+    text = render(sample_plan())
+    block = text[text.index("```diff") : text.rindex("```")]
+    lines = block.splitlines()[1:]
+    assert not any(line.startswith(("-/+", "~")) for line in lines)
+    headers = [line for line in lines if "inference/vllm-" in line and "     " not in line[:7]]
+    for header in headers:
+        if " replace " in header or " update in place " in header:
+            assert header.startswith("! ")  # "changed": orange, neither red nor green
+    reds = [line for line in lines if line.startswith("-")]
+    assert all(line.startswith(("- delete", "-     ")) for line in reds)
+
+
 def test_code_fence_outruns_backticks_in_values():
     change = Change(address="f/a", action=Action.CREATE, after={"name": "```\n</details>"})
     text = render(Plan(fleets=(fleet_plan("f", changes=(change,)),)))
-    assert "````diff\n+ f/a  +$?/h\n" in text
+    assert "````diff\n+ create f/a  +$?/h\n" in text
     assert text.endswith("````\n\n</details>\n\n")
 
 
@@ -238,3 +257,14 @@ def test_any_plan_stays_under_max_chars(plan, max_chars):
     assert len(text) <= max_chars
     assert FINGERPRINT_DIGEST not in text
     assert "\x1b" not in text
+
+
+def test_the_default_comment_fits_githubs_65536_character_limit_with_a_note():
+    text = io.StringIO()
+    render_plan_markdown(large_plan(8_000), text)  # the default limit
+    comment = text.getvalue()
+    assert len(comment) <= 65_536
+    assert re.search(
+        r"… output truncated: \d+ more changes; run `reconciler plan` locally", comment
+    )
+    assert comment.count("<details>") == comment.count("</details>")
