@@ -110,13 +110,14 @@ LINE_MAX = 100
 
 def aligned_groups(pairs: list[tuple[str, str]]) -> list[list[str]]:
     """For each ``(key, value)``: its line(s), values aligned. A key too long to align, or a
-    line too long for a terminal, puts its value on a line of its own, indented, with any
-    ``# note`` kept on the key's line, so the note is never wrapped away from its field."""
+    noted line too long for a terminal, puts its value on a line of its own, indented, with
+    the ``# note`` kept on the key's line, so the note is never wrapped away from its field."""
     width = max((len(key) for key, _ in pairs if len(key) <= ALIGN_MAX), default=0)
     groups = []
     for key, value in pairs:
         line = f"{key + ':':<{width + 1}} {value}"
-        if len(key) > ALIGN_MAX or len(line) + DETAIL_INDENT > LINE_MAX:
+        noted = "  # " in value
+        if len(key) > ALIGN_MAX or (noted and len(line) + DETAIL_INDENT > LINE_MAX):
             text, sep, note = value.rpartition("  # ")
             head = f"{key}:" + (f"  # {note}" if sep else "")
             groups.append([head, "    " + (text if sep else value)])

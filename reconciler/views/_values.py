@@ -106,7 +106,7 @@ def key_fields(spec: dict[str, Any]) -> list[tuple[str, str]]:
                 if isinstance(p, dict)
             ]
             if mapped:
-                fields.append(("ports (host->container)", ", ".join(mapped)))
+                fields.append(("ports", ", ".join(mapped) + " (host->container)"))
             container_envs = _envs_text(docker.get("envs"))
             if container_envs:
                 fields.append(("container envs", container_envs))

@@ -284,10 +284,8 @@ def test_long_lines_are_not_wrapped():
             Change(address="inference/a", action=Action.CREATE, after={"tags": ["t" * 50] * 10}),
         ),
     )
-    lines = render(Plan(fleets=(fleet,))).splitlines()
-    at = next(i for i, x in enumerate(lines) if x.strip().startswith("tags:"))
-    assert lines[at].strip() == "tags:"  # too long to align: the value gets its own line
-    assert lines[at + 1].count('"' + "t" * 50 + '"') == 10  # and is never wrapped
+    line = next(x for x in render(Plan(fleets=(fleet,))).splitlines() if "tags:" in x)
+    assert line.count('"' + "t" * 50 + '"') == 10  # one line, never wrapped by the view
 
 
 def test_a_long_field_path_does_not_push_the_other_values_out_of_line():
