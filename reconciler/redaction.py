@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from pydantic import SecretStr
+if TYPE_CHECKING:
+    import logging
+
+    from pydantic import SecretStr
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 6
@@ -52,8 +54,8 @@ class SecretRegistry:
 
     def add(self, value: str | SecretStr | None) -> None:
         """Remember ``value`` (a plain string or a :class:`SecretStr`); short ones are skipped."""
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+        if value is not None and not isinstance(value, str):
+            value = value.get_secret_value() if _is_secret(value) else None
         if value and value != value.strip():
             self.add(value.strip())  # as used: settings strip keys read from the environment
         if not value or len(value) < MIN_SECRET_CHARS:
@@ -105,7 +107,7 @@ def secrets_in(value: Any) -> list[SecretStr]:
     seen: set[int] = set()
 
     def walk(item: Any) -> None:
-        if isinstance(item, SecretStr):
+        if _is_secret(item):
             found.append(item)
         elif isinstance(item, str | bytes | int | float | bool) or item is None:
             return
@@ -126,6 +128,12 @@ def secrets_in(value: Any) -> list[SecretStr]:
 
     walk(value)
     return found
+
+
+def _is_secret(value: object) -> bool:
+    """A pydantic ``SecretStr``, recognised without importing pydantic (this module loads
+    on every command, ``reconciler --version`` included, and must stay light)."""
+    return type(value).__name__ == "SecretStr" and hasattr(value, "get_secret_value")
 
 
 class ScrubbingStream(io.TextIOBase):
@@ -195,11 +203,13 @@ class _ScrubbingBuffer:
         self._stream.flush()
 
 
-class ScrubbingFilter(logging.Filter):
-    """Scrubs a log record's message (its arguments merged in) before any handler sees it."""
+class ScrubbingFilter:
+    """Scrubs a log record's message (its arguments merged in) before any handler sees it.
+
+    A plain object with ``filter(record)``, which is all :mod:`logging` asks of a filter, so
+    this module does not import logging (it loads on every command)."""
 
     def __init__(self, registry: SecretRegistry = SECRETS) -> None:
-        super().__init__()
         self.registry = registry
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -209,6 +219,8 @@ class ScrubbingFilter(logging.Filter):
             if cleaned != message:
                 record.msg, record.args = cleaned, None
             if record.exc_info and record.exc_info[1] is not None:
+                import logging
+
                 record.exc_text = self.registry.scrub(
                     logging.Formatter().formatException(record.exc_info)
                 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from reconciler import __version__
 from reconciler.cli.signals import Interrupted, current_guard, guarded
 from reconciler.errors import ReconcilerError, RunCancelled
 from reconciler.redaction import SECRETS, ScrubbingFilter, ScrubbingStream, scrub
@@ -30,8 +30,42 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
+# Which module defines each command: a command's module (and what it imports: httpx, rich,
+# the emulator, psycopg...) is loaded only when that command runs, so `reconciler --version`
+# and `reconciler validate` start fast. tests/cli/test_startup.py keeps this map complete.
+COMMAND_MODULES: dict[str, str] = {
+    "apply": "apply",
+    "backend": "backend",
+    "cost": "cost",
+    "destroy": "apply",
+    "emulator": "emulator",
+    "force-unlock": "state",
+    "import": "apply",
+    "output": "output",
+    "plan": "plan",
+    "refresh": "refresh",
+    "schema": "validate",
+    "show": "plan",
+    "ssh": "output",
+    "state": "state",
+    "validate": "validate",
+}
+
+
 class ReconcilerGroup(click.Group):
-    """Maps our exceptions to exit codes; no Python traceback ever reaches the user."""
+    """Maps our exceptions to exit codes; no Python traceback ever reaches the user.
+
+    Commands are loaded lazily (:data:`COMMAND_MODULES`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"reconciler.cli.{COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["raw_args"] = list(args)
@@ -85,7 +119,7 @@ def _global_flags_first(args: list[str]) -> list[str]:
 
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--no-color", is_flag=True, help="Disable colour (also: NO_COLOR env var).")
-@click.version_option(package_name="shadeform-reconciler", prog_name="reconciler")
+@click.version_option(version=__version__, prog_name="reconciler")
 @click.pass_context
 def cli(ctx: click.Context, no_color: bool) -> None:
     """Declarative reconciler for GPU fleets on Shadeform."""
@@ -119,37 +153,46 @@ def guard_output(ctx: click.Context) -> None:
     original = sys.stdout, sys.stderr
     sys.stdout = ScrubbingStream(original[0])
     sys.stderr = ScrubbingStream(original[1])
+    # Log records reach the console through the wrapped stderr (logging's last-resort handler
+    # writes to sys.stderr when it emits); handlers someone configured get the filter too.
+    # logging is imported only when something already uses it (start-up stays light).
+    logging = sys.modules.get("logging")
     log_filter = ScrubbingFilter()
-    root = logging.getLogger()
-    root.addFilter(log_filter)
-    for handler in root.handlers:
-        handler.addFilter(log_filter)
+    root = logging.getLogger() if logging is not None else None
+    if root is not None:
+        root.addFilter(log_filter)
+        for handler in root.handlers:
+            handler.addFilter(log_filter)
 
     def restore() -> None:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, ScrubbingStream):
                 stream.flush()
         sys.stdout, sys.stderr = original
-        root.removeFilter(log_filter)
-        for handler in root.handlers:
-            handler.removeFilter(log_filter)
+        if root is not None:
+            root.removeFilter(log_filter)
+            for handler in root.handlers:
+                handler.removeFilter(log_filter)
 
     ctx.call_on_close(restore)
 
 
 def _register_commands() -> None:
-    # Imported here so each command module can import ``cli``/``pass_app`` from this module.
+    """Load every command module now (tests, docs checks); the CLI loads them on demand."""
     from reconciler.cli import commands  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
+    # pydantic plugins would see every validated value, the secrets in manifests included, and
+    # discovering them scans every installed package at start-up: the CLI runs without them
+    # (set PYDANTIC_DISABLE_PLUGINS yourself to choose otherwise).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     with guarded():  # first: a cancel during start-up is clean too
         _main(argv)
 
 
 def _main(argv: list[str] | None) -> None:
     try:
-        _register_commands()
         cli.main(args=argv, prog_name="reconciler", standalone_mode=True)
     except SystemExit:
         raise

@@ -30,15 +30,17 @@ The exit code is 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.engine.cancel import CancelToken
+
+if TYPE_CHECKING:
+    import asyncio
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 T = TypeVar("T")
@@ -110,6 +112,7 @@ class SignalGuard:
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """``asyncio.run(main)``, interruptible without raising into a random task."""
+        import asyncio
 
         async def root() -> T:
             self._main_task = asyncio.current_task()
@@ -158,6 +161,8 @@ def current_guard() -> SignalGuard | None:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine the way every CLI command does: under the guard when there is one."""
+    import asyncio
+
     guard = current_guard()
     return guard.run(main) if guard is not None else asyncio.run(main)
 

@@ -15,8 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class CancelToken:
@@ -51,6 +54,8 @@ class CancelToken:
 
     async def wait(self) -> None:
         """Return once cancellation is requested."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
 
