@@ -22,12 +22,17 @@ GUIDE = REPO / "docs" / "getting-started.md"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _SERIAL = re.compile(r"(serial|made at) \d+")
+_IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_SPACES = re.compile(r"  +")
 
 
 def normalise(text: str) -> str:
+    """Ids, times, serials and IP addresses vary from run to run; so do table column widths
+    (they follow the values), so runs of spaces compare as two spaces."""
     text = _UUID.sub("<id>", text)
     text = _TIME.sub("<time>", text)
-    return _SERIAL.sub(r"\1 <n>", text)
+    text = _IP.sub("<ip>", text)
+    return _SPACES.sub("  ", _SERIAL.sub(r"\1 <n>", text))
 
 
 def shown_output_lines(markdown: str) -> list[str]:
