@@ -125,7 +125,11 @@ def _execute(
     total = len(actions) + (boots if options.wait else 0)
     sink = (
         LiveProgress(
-            sys.stdout, total, color=color, verb="Destroying" if verb == "Destroy" else "Applying"
+            sys.stdout,
+            total,
+            color=color,
+            verb="Destroying" if verb == "Destroy" else "Applying",
+            boots_counted=options.wait,
         )
         if live_terminal()
         else LineProgress(sys.stdout)
@@ -267,6 +271,21 @@ def apply(
     """Make Shadeform match the manifests (PATHS), or apply a saved plan file exactly."""
     opts = _executor_options(parallelism, no_wait, wait_timeout, fail_fast)
     if refresh_only:
+        given = [
+            name
+            for name, value in (
+                ("--target", targets),
+                ("--exclude", excludes),
+                ("--replace", replace),
+                ("--allow-over-budget", allow_over_budget),
+                ("a saved plan file", _looks_like_plan_file(paths)),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(
+                f"--refresh-only records what exists now; it does not go with {given[0]}."
+            )
         chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
         fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
         with refreshed(

@@ -60,7 +60,7 @@ def endpoints(*, paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tupl
                     fleet=name,
                     address=address,
                     instance_id=record.instance_id,
-                    status=seen.status if seen else "not found",
+                    status=seen.status if seen else "not_found",
                     ip=seen.ip if seen else None,
                     ssh_user=seen.ssh_user if seen else None,
                     ssh_port=seen.ssh_port if seen else None,
@@ -120,8 +120,10 @@ def output(
 def ssh_command(endpoint: Endpoint, remote: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
     """The ``ssh`` argv for ``endpoint`` (``--`` separates the remote command)."""
     assert endpoint.ip and endpoint.ssh_user
-    argv = ["ssh", "-p", str(endpoint.ssh_port or 22), *extra, f"{endpoint.ssh_user}@{endpoint.ip}"]
-    return [*argv, "--", *remote] if remote else argv
+    # User and host never share an argument, and "--" ends ssh's options before the host,
+    # so nothing Shadeform reports can be read as an option (values are checked at refresh too).
+    port = str(endpoint.ssh_port or 22)
+    return ["ssh", "-p", port, "-l", endpoint.ssh_user, *extra, "--", endpoint.ip, *remote]
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})

@@ -28,7 +28,7 @@ from reconciler.cli.session import (
     locked_states,
 )
 from reconciler.cli.validate import load_from_cli, manifest_options
-from reconciler.engine.drift import fleet_drift
+from reconciler.engine.drift import fleet_drift, state_matching_shadeform
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
 from reconciler.models.live import LiveSnapshot
 from reconciler.models.plan import DriftReport
@@ -116,11 +116,23 @@ def show_drift(done: Refreshed, *, as_json: bool) -> DriftReport:
 
 
 def apply_refresh_only(done: Refreshed, *, auto_approve: bool) -> None:
-    """Show the drift, ask (unless told not to), record it."""
+    """Show the drift, ask (unless told not to), then bring the states to what exists now:
+    records of instances that are gone are dropped and fields changed outside are recorded,
+    so the next ``plan --refresh-only`` shows no drift (unrecorded instances excepted: the
+    next plan adopts them)."""
     report = show_drift(done, as_json=False)
-    if report.has_drift:
-        confirm_or_abort("Record what exists now in the state?", auto_approve=auto_approve)
-    record_refresh(done)
+    if not report.has_drift:
+        return
+    confirm_or_abort("Record what exists now in the state?", auto_approve=auto_approve)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    for name, state in sorted(done.states.items()):
+        if state.serial == 0:
+            continue
+        updated = state_matching_shadeform(state, done.snapshots[name], now=now)
+        dropped = sorted(set(state.instances) - set(updated.instances))
+        stored = done.stores.stores[name].write(updated)
+        forgot = f"; forgot {', '.join(dropped)} (gone)" if dropped else ""
+        click.echo(f"{name}: recorded what exists now{forgot}; state serial {stored.serial}.")
 
 
 @cli.command()

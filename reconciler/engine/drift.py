@@ -1,7 +1,10 @@
 """Drift: how Shadeform differs from what a fleet's state recorded (pure, like the planner).
 
 ``plan --refresh-only`` shows this instead of a plan: the manifests are not consulted, so it
-answers "did someone change our machines?" without proposing anything.
+answers "did someone change our machines?" without proposing anything. What the state
+recorded is each record's applied spec as last seen: a status or tags the state already
+recorded (``apply --refresh-only``) are not drift again, and fields under the record's
+``lifecycle.ignore_changes`` are never drift.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             items.append(DriftItem(address=address, instance_id=record.instance_id, kind=kind,
                                    message=message))  # fmt: skip
             continue
-        if fleet_tag not in seen.tags:
+        last_seen = record.live or {}
+        if fleet_tag not in seen.tags and not _recorded_unowned(last_seen, fleet_tag):
             items.append(
                 DriftItem(
                     address=address,
@@ -36,7 +40,9 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
                 )
             )
             continue
-        if seen.health is Health.BROKEN:
+        if fleet_tag not in seen.tags:
+            continue  # recorded as not ours already: the reconciler leaves it alone
+        if seen.health is Health.BROKEN and last_seen.get("status") != seen.status:
             detail = f": {seen.status_details}" if seen.status_details else ""
             items.append(
                 DriftItem(
@@ -48,7 +54,8 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             )
         applied = record.applied_spec
         observed = {k: v for k, v in seen.observed.items() if k in applied}
-        changes = diff_specs(applied, {**applied, **observed})
+        ignored = tuple((applied.get("lifecycle") or {}).get("ignore_changes") or ())
+        changes = diff_specs(applied, {**applied, **observed}, ignore=ignored)
         if changes:
             items.append(
                 DriftItem(
@@ -60,6 +67,8 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
                 )
             )
     for orphan in live.orphans:
+        if orphan.health is Health.GONE:
+            continue  # on its way out (a destroy just ran): nothing to adopt
         items.append(
             DriftItem(
                 address=orphan.address or f"(no address tag) {orphan.name}",
@@ -70,3 +79,33 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             )
         )
     return FleetDrift(fleet=state.fleet, serial=state.serial, items=tuple(items))
+
+
+def _recorded_unowned(last_seen: dict[str, object], fleet_tag: str) -> bool:
+    tags = last_seen.get("tags")
+    return isinstance(tags, list) and fleet_tag not in tags
+
+
+def state_matching_shadeform(state: FleetState, live: LiveSnapshot, *, now: str) -> FleetState:
+    """What ``apply --refresh-only`` records (pure): the state brought to what exists now.
+
+    Records of instances that are gone are dropped (the next plan creates them anew); fields
+    changed outside are taken into the record's applied spec; every record gets its live
+    attributes. Instances carrying the fleet's tags but missing from the state are left for
+    ``plan``/``apply`` to adopt: only they can record them with the manifest's spec.
+    """
+    records = {}
+    for address, record in state.instances.items():
+        seen = live.by_id.get(record.instance_id)
+        if seen is None or seen.health is Health.GONE:
+            continue
+        applied = dict(record.applied_spec)
+        applied.update({k: v for k, v in seen.observed.items() if k in applied})
+        records[address] = record.model_copy(
+            update={
+                "applied_spec": applied,
+                "live": seen.model_dump(mode="json"),
+                "refreshed_at": now,
+            }
+        )
+    return state.model_copy(update={"instances": records})

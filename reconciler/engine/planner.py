@@ -293,7 +293,7 @@ class _FleetPlanner:
                     f"instance {record.instance_id} was deleted outside the reconciler",
                 )
             envelope = self._envelope(spec)
-            choice = self._choose(spec, envelope)
+            choice = self._choose(spec, envelope, from_manifest=record is None)
             if envelope is not None and choice is None:
                 return
             if choice is not None:
@@ -389,7 +389,9 @@ class _FleetPlanner:
         choice = None
         price_after = price_now
         if action is Action.REPLACE:
-            choice = self._choose(spec, envelope, prefer=_placement_of(after))
+            choice = self._choose(
+                spec, envelope, prefer=_placement_of(after), from_manifest=bool(field_changes)
+            )
             if envelope is not None and choice is None:
                 return
             if choice is not None:
@@ -472,17 +474,24 @@ class _FleetPlanner:
         return envelope_for(spec, self.catalog)
 
     def _choose(
-        self, spec: InstanceSpec, envelope: Envelope | None, prefer: tuple[Any, ...] | None = None
+        self,
+        spec: InstanceSpec,
+        envelope: Envelope | None,
+        prefer: tuple[Any, ...] | None = None,
+        *,
+        from_manifest: bool = False,
     ) -> PlacementChoice | None:
         """The offer for a new instance, or None (recorded as "no capacity") when none is free.
 
         A fixed spec (or a replacement whose current offer is still approved and available)
-        keeps its offer first; the rest of the envelope are the fallbacks.
+        keeps its offer first; the rest of the envelope are the fallbacks. ``from_manifest``:
+        the offer comes from what the manifest says now (a new address, or a field change),
+        so one the catalog does not list at all is a typo (exit 3); recreating a lost or broken
+        instance whose offer was delisted stays "no capacity".
         """
         if envelope is None:
             return None
-        if envelope.unknown_keys and self.catalog is not None and self.catalog.offers:
-            self._unknown_offers(spec, envelope)
+        if from_manifest and self._unknown_offers(spec, envelope):
             return None
         choice = envelope.choose()
         if choice is None:
@@ -515,18 +524,25 @@ class _FleetPlanner:
                 choice = PlacementChoice(strategy=choice.strategy, chosen=first, fallbacks=rest)
         return choice
 
-    def _unknown_offers(self, spec: InstanceSpec, envelope: Envelope) -> None:
-        """An offer the catalog does not list at all is a typo (exit 3 with "did you mean"),
-        not a capacity problem: capacity is for offers that exist but are not available."""
+    def _unknown_offers(self, spec: InstanceSpec, envelope: Envelope) -> bool:
+        """An offer whose cloud, type or region the catalog does not list at all is a typo
+        (exit 3 with "did you mean"), not a capacity problem: capacity is for offers that
+        exist but are not available (a rental type the catalog does not price stays that).
+        Whether any was found."""
+        if not envelope.unknown_keys or self.catalog is None or not self.catalog.offers:
+            return False
         file = spec.source.file if spec.source else self.fleet.source
         line = spec.source.line if spec.source else None
+        found = False
         for cloud, region, kind, rental in envelope.unknown_keys:
-            field, problem = unknown_offer_problem(
-                self.catalog or Catalog(), cloud, region, kind, rental
-            )
+            field, problem = unknown_offer_problem(self.catalog, cloud, region, kind, rental)
+            if field == "rental_type":
+                continue
+            found = True
             where = field if spec.placement is None else f"placement.candidates ({field})"
             # Replicas share a manifest line: one problem names them all.
             self.catalog_issues.setdefault((file, line, where, problem), []).append(spec.address)
+        return found
 
     def _price_of(self, data: dict[str, Any]) -> int | None:
         if self.catalog is None:

@@ -9,6 +9,8 @@ from the list are confirmed with an info call before they are declared gone.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,10 +87,35 @@ def to_live_instance(instance: Instance) -> LiveInstance:
         hourly_price=instance.hourly_price,
         cost_estimate=instance.cost_estimate,
         created_at=instance.created_at.isoformat() if instance.created_at else None,
-        ip=instance.ip or None,
-        ssh_user=instance.ssh_user or None,
-        ssh_port=instance.ssh_port,
+        ip=safe_host(instance.ip),
+        ssh_user=safe_user(instance.ssh_user),
+        ssh_port=instance.ssh_port if instance.ssh_port and 0 < instance.ssh_port < 65536 else None,
     )
+
+
+_HOSTNAME = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}$")
+
+
+def safe_host(value: str | None) -> str | None:
+    """An IP address or host name as Shadeform reported it, or None when it is anything else.
+
+    These values end up on an ``ssh`` command line and in Ansible inventories: one that
+    starts with ``-`` (``-oProxyCommand=...``) would be read as an option and run a command
+    on the operator's machine, so only plain addresses and host names pass."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value if len(value) <= 253 and _HOSTNAME.match(value) else None
+
+
+def safe_user(value: str | None) -> str | None:
+    """A login name of the usual shape, or None (same reason as :func:`safe_host`)."""
+    return value if value and _USER.match(value) else None
 
 
 def _age_seconds(created_at: str, now: datetime) -> float:

@@ -92,8 +92,9 @@ class LineProgress:
             self._last_summary = now
             shown = "; ".join(f"{w.address} {w.status}" for w in waits[:6])
             more = f"; and {len(waits) - 6} more" if len(waits) > 6 else ""
+            longest = max(w.waited_seconds for w in waits)
             self.stream.write(
-                f"{stamp} waiting {format_elapsed(waits[0].waited_seconds)} for "
+                f"{stamp} waiting {format_elapsed(longest)} for "
                 f"{len(waits)} instance(s) to become active: {shown}{more}\n"
             )
         self.stream.flush()
@@ -121,6 +122,10 @@ class _Booting:
             for instance_id in [i for i in self.rows if i not in seen]:
                 del self.rows[instance_id]
 
+    def finished(self, address: str) -> None:
+        for instance_id in [i for i, (w, _) in self.rows.items() if w.address == address]:
+            del self.rows[instance_id]
+
     def __rich__(self) -> Table:
         table = Table.grid(padding=(0, 2))
         now = self.clock()
@@ -147,9 +152,11 @@ class LiveProgress:
         color: bool,
         clock: Callable[[], float] | None = None,
         verb: str = "Applying",
+        boots_counted: bool = True,
     ) -> None:
         import time
 
+        self.boots_counted = boots_counted
         self.console = Console(
             file=stream, force_terminal=True, no_color=not color, highlight=False
         )
@@ -178,9 +185,21 @@ class LiveProgress:
             self.progress.advance(self.task)
         elif event.phase is Phase.FAILED:
             self.console.print(f"[red]✗[/] {event.address}: {event.message}")
-            self.progress.advance(self.task)
+            self.booting.finished(event.address)
+            # A create that failed before its instance booted leaves its boot slot unused.
+            unused = (
+                self.boots_counted
+                and not event.boot_finished
+                and event.action
+                in (
+                    "create",
+                    "replace",
+                )
+            )
+            self.progress.advance(self.task, 2 if unused else 1)
         elif event.boot_finished:
             self.console.print(f"[green]✓[/] {event.address}: {event.message}")
+            self.booting.finished(event.address)
             self.progress.advance(self.task)
         elif event.waits:
             self.booting.update(event.waits, complete=event.action == "wait")

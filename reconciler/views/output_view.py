@@ -60,20 +60,29 @@ def output_json(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     }
 
 
+def ansible_name(text: str) -> str:
+    """Letters, digits and underscores only, as Ansible wants group names (and as file paths
+    such as fact caches want host names)."""
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
 def ansible_inventory(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
-    """An Ansible dynamic inventory: one group per fleet, reachable instances as hosts named
-    by address, with ``ansible_host``, ``ansible_user`` and ``ansible_port``."""
+    """An Ansible dynamic inventory: one group ``fleet_<fleet>`` per fleet (never ``all`` or
+    ``_meta``, whatever a fleet is called), reachable instances as hosts ``<fleet>__<name>``,
+    with ``ansible_host``, ``ansible_user``, ``ansible_port`` and the reconciler address."""
     groups: dict[str, Any] = {}
     hostvars: dict[str, Any] = {}
     for endpoint in endpoints:
         if not endpoint.reachable:
             continue
-        group = endpoint.fleet.replace("-", "_")
-        groups.setdefault(group, {"hosts": []})["hosts"].append(endpoint.address)
-        hostvars[endpoint.address] = {
+        group = "fleet_" + ansible_name(endpoint.fleet)
+        host = ansible_name(endpoint.address.replace("/", "__"))
+        groups.setdefault(group, {"hosts": []})["hosts"].append(host)
+        hostvars[host] = {
             "ansible_host": endpoint.ip,
             "ansible_user": endpoint.ssh_user,
             "ansible_port": endpoint.ssh_port or 22,
+            "reconciler_address": endpoint.address,
             "shadeform_instance_id": endpoint.instance_id,
         }
     return {"all": {"children": sorted(groups)}, **groups, "_meta": {"hostvars": hostvars}}

@@ -44,9 +44,10 @@ def test_output_shows_how_to_reach_each_instance(workspace, sandbox_env) -> None
     assert first["hourly_price_cents"] == 80
     assert f"{first['ssh_user']}@{first['ip']} -p 22" in table.output
     inventory = json.loads(invoke(["output", *common, "--ansible"], sandbox_env).output)
-    assert inventory["all"]["children"] == ["web"]
-    assert inventory["web"]["hosts"] == ["web/api-0", "web/api-1"]
-    assert inventory["_meta"]["hostvars"]["web/api-0"]["ansible_host"] == first["ip"]
+    assert inventory["all"]["children"] == ["fleet_web"]
+    assert inventory["fleet_web"]["hosts"] == ["web__api_0", "web__api_1"]
+    hostvars = inventory["_meta"]["hostvars"]["web__api_0"]
+    assert hostvars["ansible_host"] == first["ip"] and hostvars["reconciler_address"] == "web/api-0"
 
 
 def test_refresh_records_ip_and_ssh_in_the_state(workspace, sandbox_env) -> None:
@@ -70,7 +71,7 @@ def test_ssh_runs_ssh_with_the_right_user_port_and_ip(workspace, sandbox_env, tm
         ["ssh", "web/api-0", *common, "--print", "--", "nvidia-smi", "-L"], sandbox_env
     )
     assert printed.exit_code == 0, printed.output
-    assert printed.output.strip() == f"ssh -p 22 shadeform@{ip} -- nvidia-smi -L"
+    assert printed.output.strip() == f"ssh -p 22 -l shadeform -- {ip} nvidia-smi -L"
     # Run for real, with a recording ssh first on PATH.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -86,11 +87,7 @@ def test_ssh_runs_ssh_with_the_right_user_port_and_ip(workspace, sandbox_env, tm
     )
     assert done.returncode == 0, done.stderr
     argv = (tmp_path / "argv").read_text().split()
-    assert (
-        argv[:2] == ["-p", "22"]
-        and argv[2].startswith("shadeform@")
-        and argv[-2:] == ["--", "uptime"]
-    )
+    assert argv[:5] == ["-p", "22", "-l", "shadeform", "--"] and argv[-1] == "uptime"
 
 
 def test_ssh_to_an_unknown_address_suggests_the_right_one(workspace, sandbox_env) -> None:
@@ -105,4 +102,20 @@ def test_ssh_to_an_unknown_address_suggests_the_right_one(workspace, sandbox_env
         str(state_dir),
     ]
     done = invoke(args, sandbox_env)
-    assert done.exit_code == 64 and "is not an instance in the state; did you mean 'web/api-" in done.output
+    assert (
+        done.exit_code == 64
+        and "is not an instance in the state; did you mean 'web/api-" in done.output
+    )
+
+
+def test_hostile_addresses_from_the_api_never_reach_ssh_as_options() -> None:
+    """An ip or user starting with "-" would be read by ssh as an option (-oProxyCommand=...
+    runs a command on the operator's machine): refresh drops such values."""
+    from reconciler.engine.refresh import safe_host, safe_user
+
+    assert safe_host("-oProxyCommand=touch /tmp/x") is None
+    assert safe_host("1.2.3.4") == "1.2.3.4" and safe_host("2001:db8::1") == "2001:db8::1"
+    assert safe_host("gpu-1.example.com") == "gpu-1.example.com"
+    assert safe_host("a b") is None and safe_host("") is None
+    assert safe_user("-oProxyCommand=id") is None and safe_user("ubuntu") == "ubuntu"
+    assert safe_user("root;id") is None

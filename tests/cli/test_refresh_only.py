@@ -51,9 +51,40 @@ def test_refresh_only_shows_drift_and_records_it(workspace, cloud) -> None:
     assert data["kind"] == "reconciler-drift" and data["has_drift"] is True
     recorded = invoke(["apply", *common, "--refresh-only", "--auto-approve"], env)
     assert recorded.exit_code == 0, recorded.output
-    live = json.loads((state_dir / "web.json").read_text())["instances"]
-    assert live["web/api-0"]["live"]["status"] == "not_found"
-    assert "edited-in-console" in live["web/api-1"]["live"]["tags"]
+    assert "forgot web/api-0 (gone)" in recorded.output
+    records = json.loads((state_dir / "web.json").read_text())["instances"]
+    assert set(records) == {"web/api-1"}  # the gone instance is no longer recorded
+    assert "edited-in-console" in records["web/api-1"]["applied_spec"]["tags"]
+    assert "edited-in-console" in records["web/api-1"]["live"]["tags"]
+    # Recorded: the drift is gone (Terraform's refresh-only semantics) ...
+    after = invoke(["plan", *common, "--refresh-only", "--detailed-exitcode"], env)
+    assert after.exit_code == 0 and "No drift" in after.output
+    # ... while plan still proposes what makes Shadeform match the manifests again.
+    again = invoke(["plan", *common], env)
+    assert "+ web/api-0" in again.output and "~ web/api-1" in again.output
+
+
+def test_refresh_only_does_not_go_with_flags_that_change_infrastructure(workspace, cloud):
+    _, env = cloud
+    manifests, state_dir, _ = workspace
+    common = [str(manifests), "--state-dir", str(state_dir), "--refresh-only"]
+    for extra in (["--target", "web"], ["--replace", "web/api-0"], ["--allow-over-budget"]):
+        done = invoke(["apply", *common, "--auto-approve", *extra], env)
+        assert done.exit_code == 64 and "does not go with" in done.output, extra
+
+
+def test_an_instance_being_deleted_is_not_drift(workspace, cloud) -> None:
+    """Right after a destroy the instances are still `deleting`: that is not "unrecorded"."""
+    emulator, env = cloud
+    manifests, state_dir, _ = workspace
+    slow = Emulator(EmulatorConfig(api_key=KEY, boot_seconds=0.0, delete_seconds=600.0))
+    with slow.serve_in_thread() as url:
+        env = {**env, "SHADEFORM_API_URL": url}
+        common = [str(manifests), "--state-dir", str(state_dir)]
+        assert invoke(["apply", *common, "--auto-approve"], env).exit_code == 0
+        assert invoke(["destroy", *common, "--auto-approve"], env).exit_code == 0
+        drift = invoke(["plan", *common, "--refresh-only", "--detailed-exitcode"], env)
+    assert drift.exit_code == 0, drift.output
 
 
 def test_plan_destroy_previews_a_destroy_without_deleting(workspace, cloud) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.engine.drift import fleet_drift
 from reconciler.models.live import Health
 from reconciler.models.plan import DriftKind
+from reconciler.models.spec import Lifecycle
 
 from .factories import live, record, snapshot, spec, state
 
@@ -47,3 +48,15 @@ def test_every_kind_of_drift_is_reported():
         ["team-ml"],
         ["team-ml", "edited-in-console"],
     )
+
+
+def test_ignored_fields_and_recorded_facts_are_not_drift_again():
+    s = spec("a", lifecycle=Lifecycle(ignore_changes=("tags",)))
+    edited = live(s, "i-1", tags=["team-ml", "edited-in-console"])
+    assert fleet_drift(state(record(s, "i-1")), snapshot(edited)).items == ()
+    b = spec("b")
+    broken = live(b, "i-2", health=Health.BROKEN)
+    rec = record(b, "i-2")
+    assert [i.kind for i in fleet_drift(state(rec), snapshot(broken)).items] == [DriftKind.BROKEN]
+    seen_before = rec.model_copy(update={"live": broken.model_dump(mode="json")})
+    assert fleet_drift(state(seen_before), snapshot(broken)).items == ()
