@@ -46,7 +46,10 @@ def comparable_spec(spec: InstanceSpec, key: str) -> dict[str, Any]:
     only sit in ``envs`` and the docker configuration's ``envs`` and ``registry_credentials``
     (the spec's types say so); those are patched after pydantic's fast JSON dump.
     """
-    plain: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True, exclude={"source"})
+    excluded = {"source"}
+    if not spec.volumes:
+        excluded.add("volumes")  # unset references stay out: v1 applied specs compare equal
+    plain: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True, exclude=excluded)
     _fingerprint_secrets(plain.get("envs", []), spec.envs, key)
     launch = spec.launch_configuration
     docker = launch.docker_configuration if launch else None

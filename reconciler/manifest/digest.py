@@ -22,32 +22,62 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from reconciler.models.spec import Budget, InstanceSpec
+from reconciler.models.spec import Budget, InstanceSpec, SshKeySpec, VolumeSpec
 
 
 def comparable_spec(spec: InstanceSpec) -> dict[str, Any]:
-    """The spec as plain data for hashing; secrets are still ``SecretStr`` objects here."""
-    return spec.model_dump(mode="python", exclude={"source"})
+    """The spec as plain data for hashing; secrets are still ``SecretStr`` objects here.
+
+    Managed references (``volumes``, ``ssh_key``) are left out while unset, so a fleet that
+    uses none hashes as it did before they existed."""
+    excluded = {"source"}
+    if not spec.volumes:
+        excluded.add("volumes")
+    if spec.ssh_key is None:
+        excluded.add("ssh_key")
+    return spec.model_dump(mode="python", exclude=excluded)
 
 
-def fleet_digest(instances: Sequence[InstanceSpec], *, budget: Budget | None = None) -> str:
-    """sha256 hex digest of the given specs (sorted by address first) and budget."""
+def fleet_digest(
+    instances: Sequence[InstanceSpec],
+    *,
+    budget: Budget | None = None,
+    volumes: Sequence[VolumeSpec] = (),
+    ssh_keys: Sequence[SshKeySpec] = (),
+) -> str:
+    """sha256 hex digest of the given specs (sorted by address first), budget and resources."""
     ordered = sorted(instances, key=lambda spec: spec.address)
-    return digest_of_comparables((comparable_spec(spec) for spec in ordered), budget=budget)
+    others: list[VolumeSpec | SshKeySpec] = sorted(
+        (*volumes, *ssh_keys), key=lambda r: r.address
+    )
+    return digest_of_comparables(
+        (comparable_spec(spec) for spec in ordered),
+        budget=budget,
+        resources=[r.model_dump(exclude={"source"}) for r in others],
+    )
 
 
 def digest_of_comparables(
-    comparables: Iterable[dict[str, Any]], *, budget: Budget | None = None
+    comparables: Iterable[dict[str, Any]],
+    *,
+    budget: Budget | None = None,
+    resources: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """sha256 of already-dumped specs, in the order given, and the budget.
+    """sha256 of already-dumped specs, in the order given, the budget and the fleet's other
+    resources (volumes, SSH keys).
 
-    Without a budget the hashed document is the list of specs alone (fleets without a
-    budget hash exactly as they did before budgets existed).
+    Without a budget or resources the hashed document is the list of specs alone (fleets
+    without them hash exactly as they did before they existed).
     """
     specs = list(comparables)
-    document: object = (
-        specs if budget is None else {"budget": budget.model_dump(), "instances": specs}
-    )
+    document: object = specs
+    if budget is not None or resources:
+        parts: dict[str, Any] = {"instances": specs}
+        if budget is not None:
+            parts["budget"] = budget.model_dump()
+        if resources:
+            parts["resources"] = list(resources)
+        document = parts
     text = json.dumps(
         document,
         sort_keys=True,

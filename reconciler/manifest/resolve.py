@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ManifestIssue
+from reconciler.manifest import resources
 from reconciler.manifest.containment import Escape, contained_path, read_contained_text
 from reconciler.manifest.digest import comparable_spec, digest_of_comparables
 from reconciler.manifest.placement import (
@@ -122,34 +123,74 @@ def resolve_fleet(
         except Escape:
             pass  # reported by _header_path_issues
     context = _Context(document, directory, root, scripts, converted, own_state)
+    volumes, found = resources.volume_specs(manifest, document)
+    issues.extend(found)
+    keys, found = resources.ssh_key_specs(
+        manifest,
+        document,
+        root=root,
+        directory=directory,
+        protected=(*scripts.protected, *own_state),
+    )
+    issues.extend(found)
+    references = []
     expanded_chars = 0
     for index, entry in entries:
         merged = _merge(manifest.defaults, entry, index)
+        names = _expand(entry)
+        addresses = tuple(f"{manifest.fleet}/{name}" for name in names)
+        references.append(resources.reference_of(index, merged.values, merged.path, addresses))
         base = _build(manifest.fleet, merged, context, issues)
         if base is not None:
-            names = _expand(entry)
             size = _text_size(base[1]) * len(names)
             expanded_chars += size
             if expanded_chars > MAX_FLEET_CHARS:
                 issues.append(_too_large(document, index, entry, size))
                 break
             instances.extend(_named(base, manifest.fleet, name) for name in names)
+    issues.extend(
+        resources.reference_issues(
+            references,
+            volumes,
+            keys,
+            {v.name for v in manifest.volumes},
+            {k.name for k in manifest.ssh_keys},
+            document,
+        )
+    )
     if issues:
         return None, issues
     instances.sort(key=lambda pair: pair[0].address)
     budget = None
     if manifest.budget is not None:
         budget = spec.Budget.model_validate(manifest.budget.model_dump(exclude_none=True))
+    ordered_volumes = tuple(sorted(volumes.values(), key=lambda v: v.address))
+    ordered_keys = tuple(sorted(keys.values(), key=lambda k: k.address))
     fleet = spec.Fleet(
         name=manifest.fleet,
         source=document.file,
         instances=tuple(instance for instance, _ in instances),
+        volumes=ordered_volumes,
+        ssh_keys=ordered_keys,
         state_dir=manifest.state_dir,
         budget=budget,
         backend=manifest.backend,
-        digest=digest_of_comparables((comparable for _, comparable in instances), budget=budget),
+        digest=digest_of_comparables(
+            (comparable for _, comparable in instances),
+            budget=budget,
+            resources=_resource_dumps(ordered_volumes, ordered_keys),
+        ),
     )
     return fleet, []
+
+
+def _resource_dumps(
+    volumes: tuple[spec.VolumeSpec, ...], keys: tuple[spec.SshKeySpec, ...]
+) -> list[dict[str, Any]]:
+    """What the fleet digest hashes of its volumes and keys, in address order."""
+    dumps = [(v.address, v.model_dump(exclude={"source"})) for v in volumes]
+    dumps += [(k.address, k.model_dump(exclude={"source"})) for k in keys]
+    return [dump for _, dump in sorted(dumps, key=lambda pair: pair[0])]
 
 
 def _text_size(value: Any) -> int:

@@ -223,7 +223,9 @@ class CreateRequest(RequestModel):
     @classmethod
     def from_spec(cls, spec: InstanceSpec, *, extra_tags: tuple[str, ...] = ()) -> CreateRequest:
         """The create request for a resolved spec, with ``extra_tags`` (ownership) appended."""
-        data = spec.model_dump(exclude={"address", "fleet", "lifecycle", "source", "placement"})
+        data = spec.model_dump(
+            exclude={"address", "fleet", "lifecycle", "source", "placement", "volumes", "ssh_key"}
+        )  # managed references: the executor has already resolved them into the ids
         data["tags"] = (*spec.tags, *extra_tags)
         for empty_is_absent in ("volume_ids", "envs", "tags"):
             if not data[empty_is_absent]:

@@ -545,9 +545,18 @@ class InstanceFields(ManifestModel):
     template_id: NonEmptyStr | None = Field(default=None, description="Shadeform template id")
     launch_configuration: LaunchConfiguration | None = None
     volume_ids: list[NonEmptyStr] | None = Field(
-        default=None, max_length=1, description="Storage volume ids (at most one)"
+        default=None,
+        max_length=1,
+        description="Ids of storage volumes the fleet does not manage (at most one)",
     )
-    ssh_key_id: NonEmptyStr | None = Field(default=None, description="Shadeform SSH key id")
+    ssh_key_id: NonEmptyStr | None = Field(
+        default=None, description="Id of a Shadeform SSH key the fleet does not manage"
+    )
+    volumes: list[Name] | None = Field(
+        default=None,
+        description="Names of the fleet's managed volumes to mount (at most one)",
+    )
+    ssh_key: Name | None = Field(default=None, description="Name of a managed SSH key")
     auto_delete: Thresholds | None = Field(
         default=None, description="Delete the instance at a date or spend threshold"
     )
@@ -590,6 +599,34 @@ class InstanceEntry(InstanceFields):
     replicas: Replicas = Field(default=1, description="Number of identical instances")
 
 
+class VolumeEntry(ManifestModel):
+    """A storage volume the fleet manages: created before the instances that mount it, kept
+    after them, and never deleted or replaced (its data lost) without ``--allow-data-loss``."""
+
+    name: Name = Field(description="Volume name; its address is <fleet>/volume.<name>")
+    cloud: NonEmptyStr = Field(description="Cloud provider, e.g. lambdalabs")
+    region: NonEmptyStr = Field(description="Region, e.g. us-east-1")
+    size_in_gb: PositiveInt = Field(description="Size in GB")
+
+
+class SshKeyEntry(ManifestModel):
+    """An SSH key the fleet manages (added to Shadeform before the instances that use it)."""
+
+    name: Name = Field(description="Key name; its address is <fleet>/ssh_key.<name>")
+    public_key: NonEmptyStr | None = Field(
+        default=None, description='OpenSSH public key, e.g. "ssh-ed25519 AAAA... ci"'
+    )
+    public_key_file: NonEmptyStr | None = Field(
+        default=None, description="File holding the public key, relative to the manifest"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_key(self) -> SshKeyEntry:
+        if (self.public_key is None) == (self.public_key_file is None):
+            raise ValueError("set exactly one of public_key or public_key_file")
+        return self
+
+
 class Manifest(ManifestModel):
     """One manifest file: one fleet."""
 
@@ -613,7 +650,20 @@ class Manifest(ManifestModel):
     defaults: InstanceDefaults | None = Field(
         default=None, description="Merged into every instance"
     )
+    volumes: list[VolumeEntry] = Field(
+        default_factory=list, description="Storage volumes the fleet manages"
+    )
+    ssh_keys: list[SshKeyEntry] = Field(
+        default_factory=list, description="SSH keys the fleet manages"
+    )
     instances: list[InstanceEntry] = Field(description="The fleet's instances")
+
+    @field_validator("volumes", "ssh_keys")
+    @classmethod
+    def _unique_names(cls, entries: list[Any], info: ValidationInfo) -> list[Any]:
+        what = "volume" if info.field_name == "volumes" else "SSH key"
+        _refuse_duplicates([e.name for e in entries], what)
+        return entries
 
 
 def manifest_json_schema() -> dict[str, Any]:

@@ -156,6 +156,12 @@ class InstanceSpec(SpecModel):
     launch_configuration: LaunchConfiguration | None = None
     volume_ids: tuple[str, ...] = ()
     ssh_key_id: str | None = None
+    volumes: tuple[str, ...] = Field(
+        default=(), description="Managed volumes (by name) to mount; their ids fill volume_ids"
+    )
+    ssh_key: str | None = Field(
+        default=None, description="Managed SSH key (by name); its id fills ssh_key_id"
+    )
     auto_delete: Thresholds | None = None
     alert: Thresholds | None = None
     volume_mount: VolumeMount | None = None
@@ -167,12 +173,50 @@ class InstanceSpec(SpecModel):
     )
 
 
+VOLUME_PREFIX = "volume."
+SSH_KEY_PREFIX = "ssh_key."
+
+
+def volume_address(fleet: str, name: str) -> str:
+    return f"{fleet}/{VOLUME_PREFIX}{name}"
+
+
+def ssh_key_address(fleet: str, name: str) -> str:
+    return f"{fleet}/{SSH_KEY_PREFIX}{name}"
+
+
+class VolumeSpec(SpecModel):
+    """One desired storage volume. Volumes have no update endpoint: any change replaces one,
+    and replacing or deleting a volume destroys its data."""
+
+    address: str = Field(description="'<fleet>/volume.<name>'")
+    fleet: str
+    name: str
+    cloud: str
+    region: str
+    size_in_gb: int = Field(gt=0)
+    source: SourceLocation | None = None
+
+
+class SshKeySpec(SpecModel):
+    """One desired SSH key; plans show its fingerprint, never the key."""
+
+    address: str = Field(description="'<fleet>/ssh_key.<name>'")
+    fleet: str
+    name: str
+    public_key: str
+    fingerprint: str = Field(description="SHA256:... as ssh-keygen -l prints it")
+    source: SourceLocation | None = None
+
+
 class Fleet(SpecModel):
     """One fleet's desired state, as loaded from its manifest file."""
 
     name: str
     source: str = Field(description="Manifest file the fleet came from")
     instances: tuple[InstanceSpec, ...]
+    volumes: tuple[VolumeSpec, ...] = ()
+    ssh_keys: tuple[SshKeySpec, ...] = ()
     state_dir: str | None = None
     budget: Budget | None = None
     backend: SecretStr | None = Field(
