@@ -1,10 +1,15 @@
-"""The persisted state of one fleet (format version 1).
+"""The persisted state of one fleet (format version 2).
 
 A state carries a ``lineage`` (set once when the state is born, never changes), a ``serial``
 (grows by one on every write that changes content) and, per address, what the reconciler
-knows about the instance it manages there. Specs are stored in *comparable* form: plain JSON
-where every secret is replaced by a keyed fingerprint (``"(sensitive:hmac-sha256:…)"``),
-so a state file never holds a secret value.
+knows about the resource it manages there: ``instances`` (``<fleet>/<name>``) and the other
+kinds in ``resources`` (volumes ``<fleet>/volume.<name>``, SSH keys
+``<fleet>/ssh_key.<name>``). Specs are stored in *comparable* form: plain JSON where every
+secret is replaced by a keyed fingerprint (``"(sensitive:hmac-sha256:…)"``), so a state file
+never holds a secret value.
+
+Format 2 added ``resources`` and the ``kind`` and ``anchor`` of create intents; a format 1
+state upgrades on read (``reconciler.state.upgrade``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION = 2
 
 
 class StateModel(BaseModel):
@@ -37,11 +42,30 @@ class InstanceRecord(StateModel):
     refreshed_at: str | None = None
 
 
+class ResourceRecord(StateModel):
+    """A managed resource other than an instance: a volume or an SSH key."""
+
+    address: str
+    kind: str = Field(description="volume or ssh_key")
+    resource_id: str
+    applied_spec: dict[str, Any] = Field(description="The spec last applied, comparable form")
+    live: dict[str, Any] | None = Field(default=None, description="Last refreshed attributes")
+    created_at: str
+    updated_at: str
+    refreshed_at: str | None = None
+
+
 class CreateIntent(StateModel):
-    """Recorded durably *before* a create is sent; resolved by its tag after any failure."""
+    """Recorded durably *before* a create is sent; resolved after any failure by the
+    instance's intent tag, or (volumes and keys carry no tags) by its ``anchor``."""
 
     intent_id: str
     address: str
+    kind: str = Field(default="instance", description="instance, volume or ssh_key")
+    anchor: dict[str, str] = Field(
+        default_factory=dict,
+        description="What identifies an untagged resource: its exact name (and cloud, region)",
+    )
     created_at: str = Field(description="RFC3339 time the intent was recorded")
     request_sent: bool = Field(
         default=False,
@@ -57,6 +81,9 @@ class FleetState(StateModel):
     serial: int = 0
     fingerprint_key: str = Field(description="Hex key for HMAC fingerprints of secrets", repr=False)
     instances: dict[str, InstanceRecord] = Field(default_factory=dict)
+    resources: dict[str, ResourceRecord] = Field(
+        default_factory=dict, description="Volumes and SSH keys, by address"
+    )
     intents: dict[str, CreateIntent] = Field(default_factory=dict)
 
     def content_equal(self, other: FleetState) -> bool:

@@ -1,8 +1,9 @@
 """Format upgrades: bring a stored state document from an older format to the current one.
 
 Each entry of :data:`UPGRADES` turns a JSON document of format ``n`` into format ``n + 1``;
-:func:`upgrade_document` chains them. Version 1 is the first released format, so the table is
-empty today; when version 2 arrives, add ``{1: _v1_to_v2}`` and a test with a v1 fixture.
+:func:`upgrade_document` chains them. Version 1 is the first released format; version 2 adds
+``resources`` (volumes and SSH keys) and the ``kind``/``anchor`` of intents (tested with a v1
+fixture written by the last format-1 release, ``tests/state/fixtures/v1``).
 
 Documents are plain dicts (what ``json.loads`` returned): upgrades work below the pydantic
 models, because the models only describe the current format.
@@ -24,7 +25,22 @@ from reconciler.models.state import STATE_FORMAT_VERSION
 Document = dict[str, Any]
 Upgrade = Callable[[Document], Document]
 
-UPGRADES: Mapping[int, Upgrade] = {}
+
+def _v1_to_v2(document: Document) -> Document:
+    """Format 1 knew instances only: no resources yet, and every intent was an instance's."""
+    upgraded = dict(document)
+    upgraded["format_version"] = 2
+    upgraded.setdefault("resources", {})
+    intents = upgraded.get("intents")
+    if isinstance(intents, dict):
+        upgraded["intents"] = {
+            key: {"kind": "instance", "anchor": {}, **value} if isinstance(value, dict) else value
+            for key, value in intents.items()
+        }
+    return upgraded
+
+
+UPGRADES: Mapping[int, Upgrade] = {1: _v1_to_v2}
 
 
 def format_version_of(document: Document, *, fleet: str) -> int:

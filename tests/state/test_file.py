@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.models.state import FleetState
+from reconciler.models.state import STATE_FORMAT_VERSION, FleetState
 from reconciler.state import FileStateStore, open_store
 from reconciler.state.codec import encode_state
+from reconciler.state.upgrade import UPGRADES
 
 from .conftest import make_state, with_generation
 
@@ -131,9 +132,10 @@ def test_state_of_another_fleet_is_refused(store: FileStateStore, state_dir: Pat
 
 
 def test_newer_format_is_refused(store: FileStateStore, state_dir: Path) -> None:
-    document = make_state().model_dump(mode="json") | {"format_version": 2}
+    newer = STATE_FORMAT_VERSION + 1
+    document = make_state().model_dump(mode="json") | {"format_version": newer}
     write_document(state_dir, "inference", document)
-    with pytest.raises(StateError, match="newer than the 1"):
+    with pytest.raises(StateError, match=f"newer than the {STATE_FORMAT_VERSION}"):
         store.read("inference")
 
 
@@ -149,21 +151,23 @@ def test_older_format_is_upgraded_on_read_and_written_as_current(state_dir: Path
         return document | {"format_version": 1}
 
     write_document(state_dir, "inference", v0)
-    store = FileStateStore(state_dir, upgrades={0: v0_to_v1})
+    store = FileStateStore(state_dir, upgrades={0: v0_to_v1, **UPGRADES})
     state = store.read("inference")
-    assert state is not None and state.format_version == 1 and state.serial == 4
+    assert state is not None and state.format_version == STATE_FORMAT_VERSION
+    assert state.serial == 4
     assert state.instances.keys() == current["instances"].keys()
     assert store.write(state) is state, "an upgrade alone is not a content change"
     saved = store.write(with_generation(state, 1))
     assert saved.serial == 5
-    assert json.loads((state_dir / "inference.json").read_text())["format_version"] == 1
+    written = json.loads((state_dir / "inference.json").read_text())
+    assert written["format_version"] == STATE_FORMAT_VERSION
     assert json.loads((state_dir / "inference.json.backup").read_text())["format_version"] == 0
 
 
 def test_older_format_without_upgrade_path_is_refused(state_dir: Path) -> None:
     document = make_state().model_dump(mode="json") | {"format_version": 0}
     write_document(state_dir, "inference", document)
-    with pytest.raises(StateError, match="no upgrade from it to version 1"):
+    with pytest.raises(StateError, match=f"no upgrade from it to version {STATE_FORMAT_VERSION}"):
         FileStateStore(state_dir).read("inference")
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from reconciler.errors import LockError, StateError, UsageError
-from reconciler.models.state import FleetState
+from reconciler.models.state import STATE_FORMAT_VERSION, FleetState
 from reconciler.state import StateStore, check_fleet_name, new_state
 from reconciler.state.store import next_version
 
@@ -85,8 +85,9 @@ def test_other_lineage_is_refused_naming_both(store: StateStore) -> None:
 
 
 def test_newer_format_is_not_written(store: StateStore) -> None:
-    with pytest.raises(StateError, match="format version 2"):
-        store.write(make_state().model_copy(update={"format_version": 2}))
+    newer = STATE_FORMAT_VERSION + 1
+    with pytest.raises(StateError, match=f"format version {newer}"):
+        store.write(make_state().model_copy(update={"format_version": newer}))
 
 
 def test_fleets_are_separate(store: StateStore) -> None:

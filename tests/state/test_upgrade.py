@@ -28,12 +28,34 @@ def v1_to_v2(document: Document) -> Document:
 def test_current_format_is_returned_unchanged() -> None:
     document = {"format_version": STATE_FORMAT_VERSION, "fleet": "inference"}
     assert upgrade_document(document, fleet="inference") is document
-    assert dict(UPGRADES) == {}, "version 1 is the first released format"
+
+
+def test_every_released_format_has_a_step_to_the_current_one() -> None:
+    assert sorted(UPGRADES) == list(range(1, STATE_FORMAT_VERSION))
+
+
+def test_v1_gains_resources_and_its_intents_become_instance_intents() -> None:
+    v1 = {
+        "format_version": 1,
+        "fleet": "inference",
+        "instances": {},
+        "intents": {"i-1": {"intent_id": "i-1", "address": "inference/a"}},
+    }
+    upgraded = upgrade_document(v1, fleet="inference")
+    assert upgraded["format_version"] == STATE_FORMAT_VERSION
+    assert upgraded["resources"] == {}
+    assert upgraded["intents"]["i-1"] == {
+        "intent_id": "i-1",
+        "address": "inference/a",
+        "kind": "instance",
+        "anchor": {},
+    }
+    assert "resources" not in v1 and "kind" not in v1["intents"]["i-1"]
 
 
 def test_one_step_upgrade() -> None:
     v0 = {"format_version": 0, "resources": [{"address": "inference/a"}]}
-    upgraded = upgrade_document(v0, fleet="inference", upgrades={0: v0_to_v1})
+    upgraded = upgrade_document(v0, fleet="inference", upgrades={0: v0_to_v1}, target=1)
     assert upgraded == {
         "format_version": 1,
         "instances": {"inference/a": {"address": "inference/a"}},
@@ -50,18 +72,21 @@ def test_steps_are_chained_up_to_the_target() -> None:
 
 def test_upgrade_does_not_modify_the_callers_document() -> None:
     v0 = {"format_version": 0, "resources": []}
-    upgrade_document(v0, fleet="inference", upgrades={0: v0_to_v1})
+    upgrade_document(v0, fleet="inference", upgrades={0: v0_to_v1}, target=1)
     assert v0 == {"format_version": 0, "resources": []}
 
 
 def test_newer_format_is_refused() -> None:
-    with pytest.raises(StateError, match="format version 2, newer than the 1"):
-        upgrade_document({"format_version": 2}, fleet="inference")
+    newer = STATE_FORMAT_VERSION + 1
+    with pytest.raises(
+        StateError, match=f"format version {newer}, newer than the {STATE_FORMAT_VERSION}"
+    ):
+        upgrade_document({"format_version": newer}, fleet="inference")
 
 
 def test_missing_step_is_refused() -> None:
     with pytest.raises(StateError, match="no upgrade from it to version 1"):
-        upgrade_document({"format_version": 0}, fleet="inference", upgrades={})
+        upgrade_document({"format_version": 0}, fleet="inference", upgrades={}, target=1)
 
 
 def test_step_that_skips_a_version_is_caught() -> None:
