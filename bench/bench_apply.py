@@ -51,9 +51,7 @@ async def apply_all(base_url: str, fleet: Fleet, store: FileStateStore, rps: flo
     from datetime import UTC, datetime
 
     async with ShadeformClient(SANDBOX_API_KEY, base_url, rate_limit_per_second=rps) as client:
-        plan = await refresh_and_plan(
-            client, [fleet], {fleet.name: state}, now=datetime.now(UTC)
-        )
+        plan = await refresh_and_plan(client, [fleet], {fleet.name: state}, now=datetime.now(UTC))
         recorder = StateRecorder(store, state)
         executor = Executor(client, options=ExecutorOptions(parallelism=10, poll_interval=2.0))
         report = await executor.apply(

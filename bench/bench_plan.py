@@ -84,9 +84,7 @@ async def seed(base_url: str, fleet: Fleet):  # type: ignore[no-untyped-def]
 async def measure(base_url: str, fleet: Fleet, state) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     async with ShadeformClient(SANDBOX_API_KEY, base_url) as client:
         started = time.perf_counter()
-        plan = await refresh_and_plan(
-            client, [fleet], {fleet.name: state}, now=datetime.now(UTC)
-        )
+        plan = await refresh_and_plan(client, [fleet], {fleet.name: state}, now=datetime.now(UTC))
         elapsed = time.perf_counter() - started
     return elapsed, sum(1 for c in plan.fleets[0].changes if c.is_change)
 

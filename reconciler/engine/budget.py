@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.errors import BudgetError
-from reconciler.models.catalog import dollars_to_cents, format_cents
+from reconciler.models.catalog import Cents, dollars_to_cents, format_cents, round_cents
 from reconciler.models.plan import Action, Change, CostSummary
 from reconciler.models.spec import Fleet
 
 
 def fleet_cost(changes: Sequence[Change]) -> CostSummary:
     """Burn rate before and after, from every change (no-ops included), in cents per hour."""
-    before = after = unknown = 0
+    before: Cents = 0
+    after: Cents = 0
+    unknown = 0
     for change in changes:
         if change.action is Action.FORGET:
             continue
-        existing = change.instance_id is not None
+        existing = change.resource_id is not None
         if existing:
             if change.hourly_cents_before is None:
                 unknown += 1
@@ -29,7 +31,11 @@ def fleet_cost(changes: Sequence[Change]) -> CostSummary:
                 unknown += 1
         else:
             after += change.hourly_cents_after
-    return CostSummary(hourly_cents_before=before, hourly_cents_after=after, unknown_prices=unknown)
+    return CostSummary(
+        hourly_cents_before=round_cents(before),
+        hourly_cents_after=round_cents(after),
+        unknown_prices=unknown,
+    )
 
 
 def budget_violations(
@@ -39,7 +45,10 @@ def budget_violations(
     if budget is None:
         return []
     problems = []
-    creates = [c for c in changes if c.action in (Action.CREATE, Action.REPLACE)]
+    # The per-machine guards are about GPU machines; storage counts in the fleet's burn.
+    creates = [
+        c for c in changes if c.kind == "instance" and c.action in (Action.CREATE, Action.REPLACE)
+    ]
     if budget.max_creates_per_apply is not None and len(creates) > budget.max_creates_per_apply:
         problems.append(
             f"{len(creates)} instances would be created (replacements included), over "

@@ -1,15 +1,19 @@
-"""Turn ``GET /instances/types`` into our :class:`Catalog` of priced offers (one call a run)."""
+"""Turn ``GET /instances/types`` into our :class:`Catalog` of priced offers (one call a run),
+with storage prices from ``GET /volumes/types`` when the run has volumes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from reconciler.api import ShadeformClient
-from reconciler.models.api import InstanceType
-from reconciler.models.catalog import Catalog, Offer
+from reconciler.engine.concurrency import all_or_nothing
+from reconciler.models.api import InstanceType, VolumeType
+from reconciler.models.catalog import Catalog, Offer, VolumePrice
 
 
-def catalog_from_types(types: Iterable[InstanceType]) -> Catalog:
+def catalog_from_types(
+    types: Iterable[InstanceType], volume_types: Iterable[VolumeType] = ()
+) -> Catalog:
     """One offer per availability entry; spot entries carry their own price."""
     offers = []
     for kind in types:
@@ -37,8 +41,24 @@ def catalog_from_types(types: Iterable[InstanceType]) -> Catalog:
                 )
             )
     offers.sort(key=lambda o: o.key)
-    return Catalog(offers=tuple(offers))
+    prices = sorted(
+        (
+            VolumePrice(
+                cloud=v.cloud, region=v.region, price_per_gb_per_hour=v.price_per_gb_per_hour
+            )
+            for v in volume_types
+            if v.price_per_gb_per_hour is not None
+        ),
+        key=lambda p: (p.cloud, p.region),
+    )
+    return Catalog(offers=tuple(offers), volume_prices=tuple(prices))
 
 
-async def fetch_catalog(client: ShadeformClient) -> Catalog:
-    return catalog_from_types(await client.list_instance_types())
+async def fetch_catalog(client: ShadeformClient, *, volumes: bool = False) -> Catalog:
+    """The catalog; ``volumes``: also storage prices (one more call, made concurrently)."""
+    if not volumes:
+        return catalog_from_types(await client.list_instance_types())
+    types, volume_types = await all_or_nothing(
+        client.list_instance_types(), client.list_volume_types()
+    )
+    return catalog_from_types(types, volume_types)  # type: ignore[arg-type]

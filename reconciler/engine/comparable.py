@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from reconciler.models.plan import SENSITIVE_PREFIX
+from reconciler.models.plan import SENSITIVE_PREFIX, is_fingerprint
 from reconciler.models.spec import InstanceSpec
+
+__all__ = ["comparable_spec", "compared_view", "fingerprint", "is_fingerprint"]
 
 # Keys of InstanceSpec that identify or steer the reconciler rather than describe the instance.
 # (A placement envelope is compared through the cloud/region/type it leads to, not itself.)
@@ -25,10 +27,6 @@ NON_COMPARED_KEYS = frozenset({"address", "fleet", "source", "lifecycle", "place
 def fingerprint(value: str, key: str) -> str:
     digest = hmac.new(bytes.fromhex(key), value.encode(), hashlib.sha256).hexdigest()
     return f"{SENSITIVE_PREFIX}{digest[:16]})"
-
-
-def is_fingerprint(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(SENSITIVE_PREFIX)
 
 
 def _fingerprint_secrets(dumped: list[dict[str, Any]], models: tuple[Any, ...], key: str) -> None:

@@ -14,10 +14,6 @@ from deepdiff import DeepDiff
 from reconciler.engine.comparable import compared_view, is_fingerprint
 from reconciler.models.plan import FieldChange
 
-# The one allow-list of fields Shadeform's /instances/{id}/update can change in place.
-# Every other field change forces a replacement.
-UPDATABLE_IN_PLACE: frozenset[str] = frozenset({"name", "tags", "auto_delete", "alert"})
-
 _PATH_TOKEN = re.compile(r"\[('(?:[^'\\]|\\.)*'|\d+)\]")
 
 
@@ -61,11 +57,17 @@ def path_matches(path: str, patterns: tuple[str, ...] | frozenset[str]) -> bool:
 
 
 def diff_specs(
-    before: dict[str, Any], after: dict[str, Any], *, ignore: tuple[str, ...] = ()
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    updatable: frozenset[str],
+    ignore: tuple[str, ...] = (),
 ) -> tuple[FieldChange, ...]:
     """Changes from ``before`` to ``after`` (comparable specs), sorted by path.
 
-    Fields under ``ignore`` (``lifecycle.ignore_changes``) are left out entirely.
+    A change to a top-level field outside ``updatable`` (the kind's in-place allow-list)
+    forces a replacement. Fields under ``ignore`` (``lifecycle.ignore_changes``) are left out
+    entirely.
     """
     old, new = compared_view(before), compared_view(after)
     if old == new:
@@ -90,7 +92,7 @@ def diff_specs(
                 path=path,
                 before=b,
                 after=a,
-                forces_replacement=parts[0] not in UPDATABLE_IN_PLACE,
+                forces_replacement=parts[0] not in updatable,
                 sensitive=_contains_secret(b) or _contains_secret(a),
             )
         )

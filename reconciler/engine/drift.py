@@ -10,6 +10,7 @@ recorded (``apply --refresh-only``) are not drift again, and fields under the re
 from __future__ import annotations
 
 from reconciler.engine.diff import diff_specs
+from reconciler.engine.kinds.instance import UPDATABLE_IN_PLACE
 from reconciler.models.live import FLEET_TAG, Health, LiveSnapshot
 from reconciler.models.plan import DriftItem, DriftKind, FleetDrift
 from reconciler.models.state import FleetState
@@ -55,7 +56,9 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
         applied = record.applied_spec
         observed = {k: v for k, v in seen.observed.items() if k in applied}
         ignored = tuple((applied.get("lifecycle") or {}).get("ignore_changes") or ())
-        changes = diff_specs(applied, {**applied, **observed}, ignore=ignored)
+        changes = diff_specs(
+            applied, {**applied, **observed}, updatable=UPDATABLE_IN_PLACE, ignore=ignored
+        )
         if changes:
             items.append(
                 DriftItem(

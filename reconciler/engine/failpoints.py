@@ -10,7 +10,11 @@ and carries on, as a CI cancel arriving at that exact moment would. Steps:
 ``create_returned``   Shadeform answered with an id that the state does not hold yet
 ``id_recorded``       the new id is in the state
 ``update_sent`` / ``delete_sent``   just before those requests
+``gone_confirmed``    a deleted resource others waited for is confirmed gone
 ``action_saved``      the state was saved after an action
+
+A step counts for every kind of resource; ``volume.create_sent`` (or ``ssh_key.…``,
+``instance.…``) counts that kind's only.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ STEPS = (
     "id_recorded",
     "update_sent",
     "delete_sent",
+    "gone_confirmed",
     "action_saved",
 )
+KIND_NAMES = ("instance", "volume", "ssh_key")
 
 
 class FailPoints:
@@ -37,15 +43,19 @@ class FailPoints:
         if spec:
             step, _, rest = spec.partition(":")
             count, _, name = rest.partition(":")
-            if step not in STEPS:
-                raise ValueError(f"unknown fail-point {step!r}; known: {', '.join(STEPS)}")
+            kind, dot, bare = step.rpartition(".")
+            if bare not in STEPS or (dot and kind not in KIND_NAMES):
+                raise ValueError(
+                    f"unknown fail-point {step!r}; known: {', '.join(STEPS)}, each also as "
+                    f"<kind>.<step> for kind {', '.join(KIND_NAMES)}"
+                )
             self._step = step
             self._remaining = int(count) if count else 1
             if name:
                 self._signal = signal.Signals[f"SIG{name.upper()}"]
 
-    def hit(self, step: str) -> None:
-        if step != self._step:
+    def hit(self, step: str, kind: str = "instance") -> None:
+        if self._step not in (step, f"{kind}.{step}"):
             return
         self._remaining -= 1
         if self._remaining == 0:

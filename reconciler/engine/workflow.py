@@ -31,9 +31,12 @@ async def refresh_and_plan(
 ) -> Plan:
     """Refresh every fleet (one list call in all), read the catalog once, plan each purely."""
     refreshing = asyncio.create_task(
-        refresh_fleets(client, states, now=now, options=refresh_options)
+        refresh_fleets(client, states, now=now, options=refresh_options, fleets=fleets)
     )
-    cataloguing = asyncio.create_task(fetch_catalog(client))
+    volumes = any(f.volumes for f in fleets) or any(
+        r.kind == "volume" for s in states.values() for r in s.resources.values()
+    )
+    cataloguing = asyncio.create_task(fetch_catalog(client, volumes=volumes))
     try:
         snapshots, catalog = await asyncio.gather(refreshing, cataloguing)
     except BaseException:

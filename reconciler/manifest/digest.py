@@ -47,9 +47,7 @@ def fleet_digest(
 ) -> str:
     """sha256 hex digest of the given specs (sorted by address first), budget and resources."""
     ordered = sorted(instances, key=lambda spec: spec.address)
-    others: list[VolumeSpec | SshKeySpec] = sorted(
-        (*volumes, *ssh_keys), key=lambda r: r.address
-    )
+    others: list[VolumeSpec | SshKeySpec] = sorted((*volumes, *ssh_keys), key=lambda r: r.address)
     return digest_of_comparables(
         (comparable_spec(spec) for spec in ordered),
         budget=budget,

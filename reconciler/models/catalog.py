@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import get_close_matches
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 HOURS_PER_30_DAYS = 720
+
+Cents = int | float
+"""Money in cents: whole for instances (Shadeform's prices are whole cents an hour), a fraction
+for storage (``price_per_gb_per_hour`` is fractional)."""
+
+
+def round_cents(value: Cents) -> Cents:
+    """``value`` rounded to 1e-6 cent (sums of fractions stay readable); ints stay ints."""
+    if isinstance(value, int):
+        return value
+    rounded = round(value, 6)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 class Offer(BaseModel):
@@ -36,12 +48,30 @@ class Offer(BaseModel):
         return f"{self.shade_instance_type}{rental} in {self.cloud}/{self.region}"
 
 
+class VolumePrice(BaseModel):
+    """What storage costs in one cloud and region (``/volumes/types``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cloud: str
+    region: str
+    price_per_gb_per_hour: str = Field(description="Dollars, as the API gives it")
+
+
 class Catalog(BaseModel):
-    """Every offer, looked up once per run from ``/instances/types``."""
+    """Every offer, looked up once per run from ``/instances/types``, and storage prices
+    (``/volumes/types``) when a fleet has volumes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offers: tuple[Offer, ...] = ()
+    volume_prices: tuple[VolumePrice, ...] = ()
+
+    def volume_price(self, cloud: str, region: str) -> VolumePrice | None:
+        for price in self.volume_prices:
+            if price.cloud == cloud and price.region == region:
+                return price
+        return None
 
     def find(
         self,
@@ -64,13 +94,25 @@ def dollars_to_cents(text: str) -> int | None:
         return None
 
 
-def format_cents(cents: int | None) -> str:
-    """4000 -> ``$40.00``; None -> ``$?``."""
+def format_cents(cents: Cents | None) -> str:
+    """4000 -> ``$40.00``; 2.8 -> ``$0.03`` (to the nearest cent); None -> ``$?``."""
     if cents is None:
         return "$?"
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}${cents // 100:,}.{cents % 100:02d}"
+    whole = int(Decimal(str(cents)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    sign = "-" if whole < 0 else ""
+    whole = abs(whole)
+    return f"{sign}${whole // 100:,}.{whole % 100:02d}"
+
+
+def storage_cents_per_hour(size_in_gb: int, price_per_gb_per_hour: str) -> Cents | None:
+    """A volume's cost: ``size_in_gb`` times the dollar price per GB-hour, in cents."""
+    try:
+        cents = Decimal(size_in_gb) * Decimal(price_per_gb_per_hour) * 100
+    except (InvalidOperation, ValueError):
+        return None
+    if not cents.is_finite() or cents < 0:
+        return None
+    return round_cents(float(cents)) if cents != cents.to_integral_value() else int(cents)
 
 
 def unknown_offer_problem(

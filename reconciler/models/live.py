@@ -65,8 +65,27 @@ class LiveInstance(LiveModel):
         return self.status_details == "preempted"
 
 
+class LiveResource(LiveModel):
+    """A volume or an SSH key as the API listed it. These carry no tags: the state's records
+    (by id) and create intents (by anchor: exact name and more) say which ones a fleet owns."""
+
+    id: str
+    kind: str
+    name: str
+    observed: dict[str, Any] = Field(
+        default_factory=dict, description="Spec fields the API reported, in comparable form"
+    )
+    in_use_by: tuple[str, ...] = Field(default=(), description="Instances that use it now")
+
+    def matches(self, anchor: dict[str, str]) -> bool:
+        """Whether this resource has every attribute of a create intent's ``anchor``."""
+        return bool(anchor) and all(
+            str(self.observed.get(key, "")) == value for key, value in anchor.items()
+        )
+
+
 class IntentResolution(StrEnum):
-    FOUND = "found"  # exactly one instance carries the intent tag: adopt it
+    FOUND = "found"  # exactly one resource carries the intent tag (or anchor): adopt it
     ABANDONED = "abandoned"  # none found after the grace period: the create never happened
     PENDING = "pending"  # none found yet, still inside the grace period
     AMBIGUOUS = "ambiguous"  # more than one carries the tag: stop and report
@@ -76,7 +95,8 @@ class ResolvedIntent(LiveModel):
     intent_id: str
     address: str
     resolution: IntentResolution
-    instance_ids: tuple[str, ...] = ()
+    kind: str = "instance"
+    resource_ids: tuple[str, ...] = ()
     recorded_at: str | None = Field(default=None, description="When the intent was recorded")
     age_seconds: float | None = Field(default=None, description="Its age at refresh time")
     grace_seconds: float | None = Field(
@@ -92,7 +112,8 @@ class ResolvedIntent(LiveModel):
 
 
 class LiveSnapshot(LiveModel):
-    """One fleet's live view: the state's instances by id (absent = not found) and orphans."""
+    """One fleet's live view: the state's instances by id (absent = not found) and orphans;
+    the state's volumes and keys by id (absent = not found), and those it does not record."""
 
     fleet: str
     by_id: dict[str, LiveInstance] = Field(default_factory=dict)
@@ -100,3 +121,17 @@ class LiveSnapshot(LiveModel):
         default=(), description="Live instances with this fleet's tag that the state lacks"
     )
     intents: tuple[ResolvedIntent, ...] = ()
+    resources: dict[str, LiveResource] = Field(
+        default_factory=dict, description="Recorded volumes and keys that exist, by id"
+    )
+    unrecorded: tuple[LiveResource, ...] = Field(
+        default=(),
+        description="Volumes and keys in the account that this state does not record",
+    )
+
+    def found_by_intent(self, address: str) -> str | None:
+        """The id of the resource a resolved intent found for ``address``, if any."""
+        for intent in self.intents:
+            if intent.address == address and intent.resolution is IntentResolution.FOUND:
+                return intent.resource_ids[0]
+        return None

@@ -1,23 +1,39 @@
 """Plans: frozen data with a versioned JSON form (``PLAN_FORMAT_VERSION``).
 
 A :class:`Plan` holds one :class:`FleetPlan` per fleet; each lists :class:`Change` objects in a
-deterministic order (by address). Reasons are for people; the executor acts on ``action``,
-``instance_id`` and ``create_before_destroy`` alone. Specs appear in *comparable* form (secrets
-replaced by fingerprints), so a plan file never holds a secret value; the executor re-reads the
-desired specs from the manifests (whose digest the plan pins).
+deterministic order (by kind, then address). A change acts on one resource of one ``kind``
+(``instance``, ``volume`` or ``ssh_key``). Reasons are for people; the executor acts on
+``kind``, ``action``, ``resource_id``, ``create_before_destroy`` and ``depends_on`` alone.
+Specs appear in *comparable* form (secrets replaced by fingerprints), so a plan file never
+holds a secret value; the executor re-reads the desired specs from the manifests (whose digest
+the plan pins).
+
+Money is in cents per hour: whole cents for instances (Shadeform prices them so), fractions for
+storage (a volume costs ``size_in_gb * price_per_gb_per_hour``), rounded to 1e-6 cent.
+
+Format 2 (this one) added ``kind``, ``depends_on``, ``destroys_data`` and renamed
+``instance_id`` to ``resource_id``; a format 1 plan file still reads.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from reconciler.models.catalog import HOURS_PER_30_DAYS, Offer
+from reconciler.models.catalog import HOURS_PER_30_DAYS, Cents, Offer, round_cents
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 SENSITIVE_PREFIX = "(sensitive:"
+
+ResourceKindName = Literal["instance", "volume", "ssh_key"]
+"""The kinds of resource a fleet manages; each has one handler in ``reconciler.engine.kinds``."""
+
+
+def is_fingerprint(value: Any) -> bool:
+    """Whether ``value`` is a secret's fingerprint (what plans and states hold instead)."""
+    return isinstance(value, str) and value.startswith(SENSITIVE_PREFIX)
 
 
 class PlanModel(BaseModel):
@@ -30,7 +46,7 @@ class Action(StrEnum):
     REPLACE = "replace"
     DELETE = "delete"
     NOOP = "no-op"
-    FORGET = "forget"  # the instance is already gone; only its state record is dropped
+    FORGET = "forget"  # the resource is already gone; only its state record is dropped
 
     @property
     def symbol(self) -> str:
@@ -65,6 +81,8 @@ class ReasonCode(StrEnum):
     REPLACE_REQUESTED = "replace_requested"
     NOT_OWNED = "not_owned"
     UNCHANGED = "unchanged"
+    DEPENDENCY_REPLACED = "dependency_replaced"  # a volume or key it uses is created anew
+    DESTROYS_DATA = "destroys_data"
 
 
 class Reason(PlanModel):
@@ -95,26 +113,41 @@ class PlacementChoice(PlanModel):
 
 class Change(PlanModel):
     address: str
+    kind: ResourceKindName = "instance"
     action: Action
     reasons: tuple[Reason, ...] = ()
-    instance_id: str | None = Field(
-        default=None, description="The existing instance this change acts on, if any"
+    resource_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("resource_id", "instance_id"),
+        description="The existing resource this change acts on, if any",
     )
     adopt: bool = Field(
-        default=False, description="Record instance_id in state (an orphan found by its tags)"
+        default=False,
+        description="Record resource_id in state (an orphan found by its tags or its intent)",
     )
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     field_changes: tuple[FieldChange, ...] = ()
     create_before_destroy: bool = False
+    depends_on: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Addresses this resource uses (before or after the change): they are created "
+            "before it, and deleted only once it is gone"
+        ),
+    )
+    destroys_data: bool = Field(
+        default=False,
+        description="Deleting or replacing this resource destroys the data it holds",
+    )
     placement: PlacementChoice | None = Field(
         default=None, description="For creates and replacements: the offer and its fallbacks"
     )
-    hourly_cents_before: int | None = Field(
-        default=None, description="Cost of the instance this change removes or keeps, cents/h"
+    hourly_cents_before: Cents | None = Field(
+        default=None, description="Cost of the resource this change removes or keeps, cents/h"
     )
-    hourly_cents_after: int | None = Field(
-        default=None, description="Cost of the instance after the change, cents/h"
+    hourly_cents_after: Cents | None = Field(
+        default=None, description="Cost of the resource after the change, cents/h"
     )
 
     @property
@@ -143,26 +176,35 @@ class Blocked(PlanModel):
 
 
 class CostSummary(PlanModel):
-    """A fleet's burn rate before and after the plan, in cents per hour."""
+    """A fleet's burn rate before and after the plan, in cents per hour (storage included)."""
 
-    hourly_cents_before: int = 0
-    hourly_cents_after: int = 0
-    unknown_prices: int = Field(default=0, description="Instances whose price is not known")
-
-    @property
-    def monthly_cents_before(self) -> int:
-        return self.hourly_cents_before * HOURS_PER_30_DAYS
+    hourly_cents_before: Cents = 0
+    hourly_cents_after: Cents = 0
+    unknown_prices: int = Field(default=0, description="Resources whose price is not known")
 
     @property
-    def monthly_cents_after(self) -> int:
-        return self.hourly_cents_after * HOURS_PER_30_DAYS
+    def monthly_cents_before(self) -> Cents:
+        return round_cents(self.hourly_cents_before * HOURS_PER_30_DAYS)
+
+    @property
+    def monthly_cents_after(self) -> Cents:
+        return round_cents(self.hourly_cents_after * HOURS_PER_30_DAYS)
 
     def __add__(self, other: CostSummary) -> CostSummary:
         return CostSummary(
-            hourly_cents_before=self.hourly_cents_before + other.hourly_cents_before,
-            hourly_cents_after=self.hourly_cents_after + other.hourly_cents_after,
+            hourly_cents_before=round_cents(self.hourly_cents_before + other.hourly_cents_before),
+            hourly_cents_after=round_cents(self.hourly_cents_after + other.hourly_cents_after),
             unknown_prices=self.unknown_prices + other.unknown_prices,
         )
+
+
+class Kept(PlanModel):
+    """A resource a destroy leaves in place because deleting it would destroy data."""
+
+    address: str
+    kind: ResourceKindName
+    resource_id: str
+    message: str
 
 
 class FleetPlan(PlanModel):
@@ -183,6 +225,10 @@ class FleetPlan(PlanModel):
     budget_overrides: tuple[str, ...] = Field(
         default=(), description="Budget limits this plan breaks, allowed explicitly"
     )
+    kept: tuple[Kept, ...] = Field(
+        default=(),
+        description="Volumes a destroy keeps (their data) unless --allow-data-loss is given",
+    )
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -200,6 +246,11 @@ class FleetPlan(PlanModel):
     @property
     def pending(self) -> tuple[Blocked, ...]:
         return tuple(b for b in self.blocked if b.kind is BlockedKind.PENDING_CREATE)
+
+    @property
+    def data_loss(self) -> tuple[Change, ...]:
+        """Changes that destroy data (a volume deleted or replaced)."""
+        return tuple(c for c in self.changes if c.destroys_data)
 
     @property
     def has_work(self) -> bool:
@@ -255,6 +306,14 @@ class Plan(PlanModel):
     @property
     def pending(self) -> tuple[Blocked, ...]:
         return tuple(b for f in self.fleets for b in f.pending)
+
+    @property
+    def data_loss(self) -> tuple[Change, ...]:
+        return tuple(c for f in self.fleets for c in f.data_loss)
+
+    @property
+    def kept(self) -> tuple[Kept, ...]:
+        return tuple(k for f in self.fleets for k in f.kept)
 
 
 class PendingCreate(PlanModel):

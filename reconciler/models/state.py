@@ -50,6 +50,13 @@ class ResourceRecord(StateModel):
     resource_id: str
     applied_spec: dict[str, Any] = Field(description="The spec last applied, comparable form")
     live: dict[str, Any] | None = Field(default=None, description="Last refreshed attributes")
+    retiring: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Ids of predecessors a replacement created before deleting them (an SSH key is "
+            "replaced create-first); still owned, deleted once what used them is gone"
+        ),
+    )
     created_at: str
     updated_at: str
     refreshed_at: str | None = None

@@ -12,17 +12,17 @@ Prices are integer cents per hour; ``None`` is a price nobody knows and prints a
 
 from __future__ import annotations
 
-from reconciler.models.catalog import format_cents
+from reconciler.models.catalog import Cents, format_cents, round_cents
 from reconciler.models.plan import Action, Change, CostSummary, PlacementChoice
 from reconciler.views._values import clean_text
 
 
-def hourly(cents: int | None) -> str:
+def hourly(cents: Cents | None) -> str:
     """``80`` -> ``$0.80/h``."""
     return f"{format_cents(cents)}/h"
 
 
-def signed(cents: int | None) -> str:
+def signed(cents: Cents | None) -> str:
     """``280`` -> ``+$2.80``, ``-249`` -> ``-$2.49``, ``None`` -> ``$?``."""
     if cents is None:
         return format_cents(None)
@@ -77,7 +77,7 @@ def cost_line(cost: CostSummary) -> str:
         line = f"Cost: {hourly(after)} (unchanged); per 30 days {monthly}"
     else:
         line = (
-            f"Cost: {hourly(before)} -> {hourly(after)} ({signed(after - before)}/h); "
+            f"Cost: {hourly(before)} -> {hourly(after)} ({signed(round_cents(after - before))}/h); "
             f"per 30 days {format_cents(cost.monthly_cents_before)} -> "
             f"{format_cents(cost.monthly_cents_after)}"
         )

@@ -77,10 +77,10 @@ def is_listed(change: Change) -> bool:
 
 
 def change_title(change: Change) -> str:
-    """``inference/vllm-1 [i-2] (create before destroy)``: address, instance and notes."""
+    """``inference/vllm-1 [i-2] (create before destroy)``: address, resource id and notes."""
     title = clean_text(change.address)
-    if change.instance_id is not None:
-        instance = clean_text(change.instance_id)
+    if change.resource_id is not None:
+        instance = clean_text(change.resource_id)
         title += f" (adopt {instance})" if change.adopt else f" [{instance}]"
     if change.action is Action.REPLACE and change.create_before_destroy:
         title += " (create before destroy)"

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from reconciler.engine.comparable import is_fingerprint
+from reconciler.models.plan import is_fingerprint
 
 SENSITIVE = "(sensitive)"
 MAX_STRING = 120  # longer strings (say a base64 script) print shortened, with their length

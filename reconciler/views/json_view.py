@@ -28,7 +28,7 @@ from reconciler.views._outline import Summary, summarize
 PLAN_KIND = "reconciler-plan"
 
 
-def _cost_dict(cost: CostSummary) -> dict[str, int]:
+def _cost_dict(cost: CostSummary) -> dict[str, int | float]:
     return {
         "hourly_cents_before": cost.hourly_cents_before,
         "hourly_cents_after": cost.hourly_cents_after,

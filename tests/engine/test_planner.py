@@ -75,7 +75,7 @@ def test_field_change_updates_or_replaces(field, value, action, code):
     assert change.action is action
     assert code in codes(change)
     assert [fc.path.split(".")[0] for fc in change.field_changes] == [field]
-    assert change.instance_id == "i-1"
+    assert change.resource_id == "i-1"
 
 
 def test_out_of_band_rename_is_updated_back():
@@ -145,7 +145,7 @@ def test_orphan_with_address_tag_is_adopted_not_duplicated():
     plan = plan_fleet(fleet(s), state(), snapshot(orphans=(orphan,)))
     change = only(plan)
     assert change.action is Action.NOOP
-    assert change.adopt and change.instance_id == "i-9"
+    assert change.adopt and change.resource_id == "i-9"
     assert codes(change) == [ReasonCode.ADOPTED_ORPHAN]
     assert plan.has_changes  # adoption writes state
 
@@ -155,7 +155,7 @@ def test_duplicate_orphans_keep_one_and_delete_the_rest():
     a = live(s, "i-a")
     b = live(s, "i-b", health=Health.IN_PROGRESS)
     plan = plan_fleet(fleet(s), state(), snapshot(orphans=(b, a)))
-    actions = sorted((c.action.value, c.instance_id) for c in plan.changes)
+    actions = sorted((c.action.value, c.resource_id) for c in plan.changes)
     assert actions == [("delete", "i-b"), ("no-op", "i-a")]
 
 
@@ -294,7 +294,7 @@ def test_pending_and_ambiguous_intents_block_their_address():
             intent_id="t2",
             address="inference/b",
             resolution=IntentResolution.AMBIGUOUS,
-            instance_ids=("x", "y"),
+            resource_ids=("x", "y"),
         ),
     )
     plan = plan_fleet(fleet(a, b), state(serial=0), snapshot(intents=intents))
@@ -310,7 +310,7 @@ def test_found_and_abandoned_intents_are_released():
             intent_id="t1",
             address=s.address,
             resolution=IntentResolution.FOUND,
-            instance_ids=("i-9",),
+            resource_ids=("i-9",),
         ),
         ResolvedIntent(intent_id="t0", address=s.address, resolution=IntentResolution.ABANDONED),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from reconciler.engine.kinds.instance import InstanceKind
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets, resolve_intents
 from reconciler.models.live import Health, IntentResolution
 from reconciler.models.plan import Action, ReasonCode
@@ -140,20 +141,34 @@ def test_resolve_intents_found_pending_abandoned_ambiguous():
             return await client.list_instances()
 
     instances = run(listed())
-    resolved = {
-        r.intent_id: r.resolution
-        for r in resolve_intents(state, instances, now=now, grace_seconds=60)
-    }
+
+    class Listing:
+        """A client whose list call returns ``listed`` (info calls: nothing)."""
+
+        def __init__(self, listed):
+            self.listed = listed
+
+        async def list_instances(self):
+            return self.listed
+
+        async def get_instances(self, ids):
+            return {i: next((x for x in self.listed if x.id == i), None) for i in ids}
+
+    def resolved_with(listed):
+        seen = run(InstanceKind().observe(Listing(listed), {"inference": state}, 100))
+        matches = seen["inference"].intent_matches
+        return {
+            r.intent_id: r.resolution
+            for r in resolve_intents(state, matches, now=now, grace_seconds=60)
+        }
+
+    resolved = resolved_with(instances)
     assert resolved == {"t-pending": IntentResolution.PENDING, "t-old": IntentResolution.ABANDONED}
     tagged = [
         i.model_copy(update={"tags": (*i.tags, "reconciler:intent=t-pending")}) for i in instances
     ]
-    resolved = {
-        r.intent_id: r.resolution for r in resolve_intents(state, tagged, now=now, grace_seconds=60)
-    }
+    resolved = resolved_with(tagged)
     assert resolved["t-pending"] is IntentResolution.FOUND
     twice = tagged + [tagged[0].model_copy(update={"id": "dup"})]
-    resolved = {
-        r.intent_id: r.resolution for r in resolve_intents(state, twice, now=now, grace_seconds=60)
-    }
+    resolved = resolved_with(twice)
     assert resolved["t-pending"] is IntentResolution.AMBIGUOUS

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from reconciler.errors import UsageError
 from reconciler.models.catalog import Offer
 from reconciler.models.plan import (
+    PLAN_FORMAT_VERSION,
     Blocked,
     Change,
     CostSummary,
@@ -59,7 +60,7 @@ def test_top_level_shape_and_order():
         "summary",
         "fleets",
     ]
-    assert data["format_version"] == 1 and data["kind"] == "reconciler-plan"
+    assert data["format_version"] == PLAN_FORMAT_VERSION and data["kind"] == "reconciler-plan"
     assert data["paths"] == ["fleets/"]
     assert data["created_at"] == "2026-11-27T10:00:00Z"
 
@@ -167,10 +168,12 @@ def test_changes_carry_every_field():
         "released_intents",
         "cost",
         "budget_overrides",
+        "kept",
     ]
     replace = next(c for c in fleet["changes"] if c["address"] == "inference/vllm-2")
     assert replace == {
         "address": "inference/vllm-2",
+        "kind": "instance",
         "action": "replace",
         "reasons": [
             {
@@ -178,7 +181,7 @@ def test_changes_carry_every_field():
                 "message": "shade_instance_type changed (forces replacement)",
             }
         ],
-        "instance_id": "i-2",
+        "resource_id": "i-2",
         "adopt": False,
         "before": replace["before"],
         "after": replace["after"],
@@ -192,6 +195,8 @@ def test_changes_carry_every_field():
             }
         ],
         "create_before_destroy": True,
+        "depends_on": [],
+        "destroys_data": False,
         "placement": replace["placement"],
         "hourly_cents_before": replace["hourly_cents_before"],
         "hourly_cents_after": replace["hourly_cents_after"],
@@ -237,7 +242,9 @@ def test_every_model_field_is_in_the_json_and_documented():
 def test_output_is_indented_json_with_a_trailing_newline():
     text = as_text(sample_plan())
     assert text.endswith("}\n")
-    assert text.startswith('{\n  "format_version": 1,\n  "kind": "reconciler-plan",')
+    assert text.startswith(
+        f'{{\n  "format_version": {PLAN_FORMAT_VERSION},\n  "kind": "reconciler-plan",'
+    )
     assert json.loads(text) == plan_to_json_dict(sample_plan())
     assert text == json.dumps(plan_to_json_dict(sample_plan()), indent=2, ensure_ascii=False) + "\n"
 
@@ -296,9 +303,24 @@ def test_refuses_other_kinds():
 
 
 def test_refuses_newer_format_versions():
-    data = plan_to_json_dict(sample_plan()) | {"format_version": 2}
+    newer = PLAN_FORMAT_VERSION + 1
+    data = plan_to_json_dict(sample_plan()) | {"format_version": newer}
     message = str(_error(json.dumps(data)))
-    assert "format_version 2" in message and "upgrade the reconciler" in message
+    assert f"format_version {newer}" in message and "upgrade the reconciler" in message
+
+
+def test_reads_a_format_1_plan_file():
+    """Format 1 named a change's id ``instance_id`` and had no kinds: it still reads."""
+    data = plan_to_json_dict(sample_plan()) | {"format_version": 1}
+    for fleet in data["fleets"]:
+        fleet.pop("kept")
+        for change in fleet["changes"]:
+            change["instance_id"] = change.pop("resource_id")
+            for new in ("kind", "depends_on", "destroys_data"):
+                change.pop(new)
+    plan = plan_from_json(json.dumps(data))
+    assert plan.model_copy(update={"format_version": PLAN_FORMAT_VERSION}) == sample_plan()
+    assert any(c.resource_id == "i-2" for f in plan.fleets for c in f.changes)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,570 @@
+"""Carrying out instance changes: tagged creates on approved offers, updates, deletes, boots.
+
+Crash safety (never bill a GPU twice): before a create is sent, an intent (address, fresh id,
+time) is saved in the state and its id rides on the request as a ``reconciler:intent=`` tag;
+the returned instance id is saved the moment it arrives. An ambiguous create is resolved by
+looking for the intent's tag before anything else happens; a create is never retried blindly.
+Every action rechecks its precondition (the instance still exists and is ours) just before it
+runs. The ids of the volume and SSH key an instance uses are read from the state when its
+create is sent: the executor core has made sure they were created (and recorded) before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from reconciler.engine.apply_context import (
+    DEFAULT_WAIT_TIMEOUT,
+    ActionFailed,
+    ApplyRun,
+    Job,
+    NoCapacity,
+)
+from reconciler.engine.comparable import comparable_spec
+from reconciler.engine.events import ActionEvent, InstanceWait, Phase
+from reconciler.engine.kinds.base import KindExecutor
+from reconciler.engine.placement import apply_offer, with_placement_of
+from reconciler.engine.recorder import StateRecorder
+from reconciler.errors import (
+    AmbiguousCreateError,
+    ApiError,
+    CapacityRefusedError,
+    NotFoundError,
+)
+from reconciler.models.api import CreateRequest, Instance, Thresholds, UpdateRequest
+from reconciler.models.apply import ActionResult, ApplyReport
+from reconciler.models.catalog import Offer
+from reconciler.models.live import FLEET_TAG, INTENT_TAG, ownership_tags
+from reconciler.models.plan import Action, Change
+from reconciler.models.spec import InstanceSpec, ssh_key_address, volume_address
+from reconciler.models.state import FleetState, InstanceRecord
+
+if TYPE_CHECKING:
+    from reconciler.engine.kinds.instance import InstanceKind
+
+_FAILED_STATUSES = ("error", "deleting", "deleted")
+
+
+@dataclass
+class _Pending:
+    """A created instance to wait for."""
+
+    fleet: str
+    address: str
+    instance_id: str
+    action: Action
+    boot_seconds_max: int | None = None  # the catalog's expectation for the offer used
+    created_at: float = field(default_factory=time.monotonic)
+
+
+class InstanceExecutor(KindExecutor):
+    def __init__(self, run: ApplyRun, kind: InstanceKind) -> None:
+        self.run_ = run
+        self.kind = kind
+        self.pending: list[_Pending] = []
+
+    # -- one change ------------------------------------------------------------------------------
+
+    async def run(self, job: Job) -> tuple[str, str | None]:
+        change, fleet, recorder, gate = job.change, job.fleet, job.recorder, job.gate
+        action = change.action
+        if action is Action.FORGET:
+            await recorder.update(lambda d: self.kind.forget(d, change.address, change.resource_id))
+            return "removed from state (instance already gone)", change.resource_id
+        if action is Action.DELETE:
+            assert change.resource_id
+            await gate.before_destroy()
+            await self._delete(fleet, change, change.resource_id, until_gone=gate.destroy_awaited)
+            await recorder.update(lambda d: self.kind.forget(d, change.address, change.resource_id))
+            gate.destroyed()
+            return f"deleted {change.resource_id}", change.resource_id
+
+        spec = job.spec
+        if not isinstance(spec, InstanceSpec):
+            raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
+        if action is Action.CREATE:
+            await gate.before_create()
+            new_id = await self._create_placed(job, spec)
+            gate.created()
+            self.pending.append(_Pending(fleet, change.address, new_id, action, _boot_of(change)))
+            return f"created {new_id}", new_id
+        assert change.resource_id
+        if action is Action.UPDATE or action is Action.NOOP:
+            await self._update(fleet, change, spec, recorder)
+            verb = "adopted" if action is Action.NOOP else "updated"
+            return f"{verb} {change.resource_id}", change.resource_id
+        if action is Action.REPLACE:
+            return await self._replace(job, spec, change.resource_id)
+        raise ActionFailed(f"unknown action {action}")
+
+    async def _replace(self, job: Job, spec: InstanceSpec, old_id: str) -> tuple[str, str]:
+        change, fleet, recorder, gate = job.change, job.fleet, job.recorder, job.gate
+        if change.create_before_destroy:
+            await self._check_owned(fleet, old_id)
+            await gate.before_create()
+            new_id = await self._create_placed(job, spec)
+            gate.created()
+            if self.run_.options.wait:
+                await self._wait_one(fleet, change, new_id, recorder, old_id)
+            await gate.before_destroy()
+            await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited)
+            gate.destroyed()
+        else:
+            await gate.before_destroy()
+            # A volume mounts on one machine: the new instance may mount it only once the
+            # old one is gone (not just deleting).
+            mounts = bool(spec.volumes or spec.volume_ids)
+            await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited or mounts)
+            await recorder.update(lambda d: self.kind.forget(d, change.address, old_id))
+            gate.destroyed()
+            await gate.before_create()
+            new_id = await self._create_placed(job, spec)
+            gate.created()
+            self.pending.append(
+                _Pending(fleet, change.address, new_id, change.action, _boot_of(change))
+            )
+        return f"replaced {old_id} with {new_id}", new_id
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    async def _create_placed(self, job: Job, spec: InstanceSpec) -> str:
+        """Create on the planned offer, falling back down the approved list on capacity only."""
+        change = job.change
+        if change.placement is None:
+            return await self._create(job, spec)
+        offers = (change.placement.chosen, *change.placement.fallbacks)
+        tried: list[str] = []
+        for offer in offers:
+            try:
+                return await self._create(
+                    job, apply_offer(spec, offer), offer=offer, tried=tuple(tried)
+                )
+            except NoCapacity as exc:
+                tried.append(offer.describe())
+                self.run_.emit(change, Phase.PROGRESS, f"{exc}; trying the next approved offer")
+        raise ActionFailed(
+            "no capacity in any approved offer (tried, in order: " + "; ".join(tried) + ")"
+        )
+
+    async def _create(
+        self,
+        job: Job,
+        spec: InstanceSpec,
+        *,
+        offer: Offer | None = None,
+        tried: tuple[str, ...] = (),
+    ) -> str:
+        run, recorder, fleet = self.run_, job.recorder, job.fleet
+        intent = self.kind.intent(job.change, spec, intent_id=uuid.uuid4().hex, now=run.now_iso())
+        await recorder.update(lambda d: d.intents.__setitem__(intent.intent_id, intent))
+        run.failpoints.hit("intent_recorded", self.kind.name)
+        request = CreateRequest.from_spec(
+            _with_resolved_references(spec, recorder.state),
+            extra_tags=(*ownership_tags(fleet, spec.address), f"{INTENT_TAG}{intent.intent_id}"),
+        )
+        run.failpoints.hit("create_sent", self.kind.name)
+        try:
+            instance_id = await run.client.create_instance(request)
+        except AmbiguousCreateError as exc:
+            found = await self._find_by_intent(intent.intent_id)
+            if found is None:
+                raise ActionFailed(
+                    f"the create may or may not have happened ({exc}); its intent "
+                    f"{intent.intent_id} stays in the state, so the next run adopts the instance "
+                    "if it appears, or releases the intent after the grace period"
+                ) from exc
+            instance_id = found
+        except ApiError as exc:
+            # Shadeform refused the request: nothing was created, so the intent can go.
+            def release(draft: FleetState) -> None:
+                draft.intents.pop(intent.intent_id, None)
+
+            await recorder.update(release)
+            if isinstance(exc, CapacityRefusedError):
+                raise NoCapacity(
+                    f"no capacity for {spec.shade_instance_type} in {spec.cloud}/{spec.region}: {exc}"
+                ) from exc
+            raise ActionFailed(f"create failed: {exc}") from exc
+        run.failpoints.hit("create_returned", self.kind.name)
+        claim_id(run, instance_id, spec.address, recorder.state, intent.intent_id)
+        now = run.now_iso()
+
+        def record(draft: FleetState) -> None:
+            draft.instances[spec.address] = InstanceRecord(
+                address=spec.address,
+                instance_id=instance_id,
+                applied_spec=comparable_spec(spec, draft.fingerprint_key),
+                placement=(
+                    {"offer": offer.model_dump(mode="json"), "tried": list(tried)}
+                    if offer
+                    else None
+                ),
+                created_at=now,
+                updated_at=now,
+            )
+            draft.intents.pop(intent.intent_id, None)
+
+        await recorder.update(record)
+        run.failpoints.hit("id_recorded", self.kind.name)
+        return instance_id
+
+    async def _find_by_intent(self, intent_id: str) -> str | None:
+        run = self.run_
+        tag = f"{INTENT_TAG}{intent_id}"
+        for attempt in range(run.options.ambiguous_lookups):
+            if attempt:
+                await run.sleep(run.options.ambiguous_lookup_delay)
+            try:
+                listed = await run.client.list_instances()
+            except ApiError:
+                continue
+            matches = [i.id for i in listed if tag in i.tags and i.status != "deleted"]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ActionFailed(
+                    f"more than one instance carries intent {intent_id} ({', '.join(matches)}); "
+                    "delete the extra ones by hand"
+                )
+        return None
+
+    async def _check_owned(self, fleet: str, instance_id: str) -> Instance | None:
+        """The precondition of every action on an existing instance. None = already gone."""
+        try:
+            current = await self.run_.client.get_instance(instance_id)
+        except NotFoundError:
+            return None
+        if current.status in ("deleting", "deleted"):
+            return None
+        if f"{FLEET_TAG}{fleet}" not in current.tags:
+            raise ActionFailed(
+                f"instance {instance_id} no longer carries the tag {FLEET_TAG}{fleet}; "
+                "the reconciler does not touch instances it does not own"
+            )
+        return current
+
+    async def _delete(
+        self, fleet: str, change: Change, instance_id: str, *, until_gone: bool
+    ) -> None:
+        run = self.run_
+        if await self._check_owned(fleet, instance_id) is not None:
+            run.failpoints.hit("delete_sent", self.kind.name)
+            try:
+                await run.client.delete_instance(instance_id)
+            except NotFoundError:
+                return
+        if until_gone:
+            await self._wait_gone(change, instance_id)
+
+    async def _wait_gone(self, change: Change, instance_id: str) -> None:
+        """Poll until the instance is gone (not just ``deleting``): what uses the same volume
+        or key may go on only then."""
+        run = self.run_
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                current = await run.client.get_instance(instance_id)
+            except NotFoundError:
+                break
+            if current.status == "deleted":
+                break
+            if loop.time() - started > run.options.gone_timeout:
+                raise ActionFailed(
+                    f"instance {instance_id} is still {current.status} after "
+                    f"{run.options.gone_timeout:g}s; what it used is left alone until it is gone"
+                )
+            if run.cancel.requested:
+                raise ActionFailed(
+                    f"cancelled ({run.cancel.reason}) while {instance_id} was being deleted; "
+                    "the next run goes on from there"
+                )
+            run.emit(
+                change, Phase.PROGRESS, f"waiting for {instance_id} to be gone ({current.status})"
+            )
+            await run.pause(run.options.poll_interval)
+        run.failpoints.hit("gone_confirmed", self.kind.name)
+
+    async def _update(
+        self, fleet: str, change: Change, spec: InstanceSpec, recorder: StateRecorder
+    ) -> None:
+        assert change.resource_id
+        run = self.run_
+        current = await self._check_owned(fleet, change.resource_id)
+        if current is None:
+            raise ActionFailed(
+                f"instance {change.resource_id} is gone since the plan was made; plan again"
+            )
+        fields = {c.path.split(".")[0] for c in change.field_changes} & set(
+            UpdateRequest.model_fields
+        )
+        if fields:
+            run.failpoints.hit("update_sent", self.kind.name)
+            await run.client.update_instance(change.resource_id, update_request(spec, fields))
+        now = run.now_iso()
+        instance_id = change.resource_id
+
+        def record(draft: FleetState) -> None:
+            previous = draft.instances.get(spec.address)
+            applied = comparable_spec(spec, draft.fingerprint_key)
+            draft.instances[spec.address] = InstanceRecord(
+                address=spec.address,
+                instance_id=instance_id,
+                # A placement envelope leaves cloud/region/type open: keep where it runs.
+                applied_spec=with_placement_of(applied, change.after),
+                placement=previous.placement if previous else None,
+                created_at=previous.created_at if previous else now,
+                updated_at=now,
+            )
+
+        await recorder.update(record)
+
+    # -- waiting -----------------------------------------------------------------------------------
+
+    def _deadline(self, instance: Instance | None) -> float:
+        if self.run_.options.wait_timeout is not None:
+            return self.run_.options.wait_timeout
+        boot = instance.boot_time.max_boot_in_sec if instance and instance.boot_time else None
+        return boot * 2 + 120 if boot else DEFAULT_WAIT_TIMEOUT
+
+    async def _wait_one(
+        self, fleet: str, change: Change, new_id: str, recorder: StateRecorder, old_id: str
+    ) -> None:
+        """create_before_destroy: the new instance must be active before the old one goes."""
+        run = self.run_
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                current: Instance | None = await run.client.get_instance(new_id)
+            except NotFoundError:
+                current = None
+            status = current.status if current else "deleted"
+            if status == "active":
+                run.emit(change, Phase.PROGRESS, f"{new_id} is active", boot_finished=True)
+                return
+            if status in _FAILED_STATUSES or loop.time() - started > self._deadline(current):
+                detail = (
+                    f" ({current.status_details})" if current and current.status_details else ""
+                )
+                # Keep the old, working instance as the address's record; drop the new one.
+                await self._restore(recorder, change, old_id)
+                if status not in ("deleting", "deleted"):
+                    await self._delete(fleet, change, new_id, until_gone=False)
+                raise ActionFailed(
+                    f"new instance {new_id} did not become active (status {status}{detail}); "
+                    f"kept {old_id}"
+                )
+            if run.cancel.requested:
+                # The old instance still serves: keep it as the address's record and take the
+                # unfinished replacement away, so the next run starts the replacement afresh
+                # instead of deleting the serving instance as a "duplicate".
+                await self._restore(recorder, change, old_id)
+                await self._delete(fleet, change, new_id, until_gone=False)
+                raise ActionFailed(
+                    f"cancelled ({run.cancel.reason}) while waiting for {new_id} to become "
+                    f"active; kept {old_id}, which still serves, and deleted {new_id}; the next "
+                    "run replaces it again"
+                )
+            wait = InstanceWait(
+                address=change.address,
+                instance_id=new_id,
+                status=status,
+                waited_seconds=loop.time() - started,
+                boot_seconds_max=(
+                    current.boot_time.max_boot_in_sec
+                    if current and current.boot_time
+                    else _boot_of(change)
+                ),
+            )
+            run.emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}", (wait,))
+            await run.pause(run.options.poll_interval)
+
+    async def _restore(self, recorder: StateRecorder, change: Change, old_id: str) -> None:
+        previous_spec = change.before or {}
+        now = self.run_.now_iso()
+
+        def restore(draft: FleetState) -> None:
+            draft.instances[change.address] = InstanceRecord(
+                address=change.address,
+                instance_id=old_id,
+                applied_spec=previous_spec,
+                created_at=now,
+                updated_at=now,
+            )
+
+        await recorder.update(restore)
+
+    async def finish(self) -> None:
+        """Poll the list endpoint until every new instance is active, in error, or late.
+
+        An instance that does not become active turns its (so far successful) result into a
+        failure carrying the status and Shadeform's status details.
+        """
+        run = self.run_
+        if not run.options.wait or not self.pending:
+            return
+        report = run.report
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting = {p.instance_id: p for p in self.pending}
+        while waiting and not run.cancel.requested:
+            try:
+                listed: dict[str, Instance] | None = {
+                    i.id: i for i in await run.client.list_instances()
+                }
+            except ApiError:
+                listed = None  # try again next round; the deadline still applies
+            statuses: dict[str, str] = {}
+            boots: dict[str, int | None] = {}
+            for instance_id, item in list(waiting.items()):
+                if listed is None:
+                    current, status = None, "unknown"
+                else:
+                    current = listed.get(instance_id)
+                    status = current.status if current else "deleted"  # gone from the list
+                statuses[instance_id] = status
+                boots[instance_id] = (
+                    current.boot_time.max_boot_in_sec if current and current.boot_time else None
+                )
+                late = loop.time() - started > self._deadline(current)
+                if status == "active":
+                    del waiting[instance_id]
+                    run.progress(
+                        ActionEvent(
+                            item.address,
+                            item.action.value,
+                            Phase.PROGRESS,
+                            f"{instance_id} is active",
+                            boot_finished=True,
+                        )
+                    )
+                elif status in _FAILED_STATUSES or late:
+                    del waiting[instance_id]
+                    self._fail_after_wait(
+                        report, item, _wait_failure(instance_id, status, current, late)
+                    )
+            if waiting:
+                now = time.monotonic()
+                waits = tuple(
+                    InstanceWait(
+                        address=item.address,
+                        instance_id=instance_id,
+                        status=statuses.get(instance_id, "unknown"),
+                        waited_seconds=now - item.created_at,
+                        boot_seconds_max=boots.get(instance_id) or item.boot_seconds_max,
+                    )
+                    for instance_id, item in sorted(waiting.items(), key=lambda kv: kv[1].address)
+                )
+                run.progress(
+                    ActionEvent(
+                        "",
+                        "wait",
+                        Phase.PROGRESS,
+                        f"waiting for {len(waiting)} instance(s) to become active",
+                        waits=waits,
+                    )
+                )
+                await run.pause(run.options.poll_interval)
+        if waiting:  # cancelled while they boot: they are created and recorded, not verified
+            report.not_waited_for = sorted(p.address for p in waiting.values())
+
+    def _fail_after_wait(self, report: ApplyReport, item: _Pending, message: str) -> None:
+        self.run_.progress(
+            ActionEvent(item.address, item.action.value, Phase.FAILED, message, boot_finished=True)
+        )
+        for index, result in enumerate(report.results):
+            if (
+                result.address == item.address
+                and result.resource_id == item.instance_id
+                and result.ok
+            ):
+                report.results[index] = ActionResult(
+                    result.fleet,
+                    result.address,
+                    result.action,
+                    False,
+                    message,
+                    item.instance_id,
+                    kind=result.kind,
+                )
+
+
+def claim_id(
+    run: ApplyRun, resource_id: str, address: str, state: FleetState, intent_id: str
+) -> None:
+    """Refuse an id Shadeform already gave another address (in this apply or the state):
+    one resource is never recorded for two addresses. The intent stays in the state, so
+    the next run finds each address's resource by its intent."""
+    owner = run.claimed_ids.get(resource_id)
+    if owner is None:
+        owner = next(
+            (r.address for r in state.instances.values() if r.instance_id == resource_id), None
+        ) or next(
+            (r.address for r in state.resources.values() if r.resource_id == resource_id), None
+        )
+    if owner is not None and owner != address:
+        raise ActionFailed(
+            f"Shadeform answered this create with id {resource_id}, the id it already gave "
+            f"{owner}; not recording one resource for two addresses. Intent {intent_id} "
+            "stays in the state: the next run adopts what carries it, if anything. Report "
+            "this to Shadeform support"
+        )
+    run.claimed_ids[resource_id] = address
+
+
+def _with_resolved_references(spec: InstanceSpec, state: FleetState) -> InstanceSpec:
+    """``spec`` with its managed volume and key names turned into the ids the state holds."""
+    if not spec.volumes and spec.ssh_key is None:
+        return spec
+    volume_ids = list(spec.volume_ids)
+    for name in spec.volumes:
+        address = volume_address(spec.fleet, name)
+        record = state.resources.get(address)
+        if record is None:
+            raise ActionFailed(
+                f"its volume {address} is not created (not in the state); plan again"
+            )
+        volume_ids.append(record.resource_id)
+    ssh_key_id = spec.ssh_key_id
+    if spec.ssh_key is not None:
+        address = ssh_key_address(spec.fleet, spec.ssh_key)
+        record = state.resources.get(address)
+        if record is None:
+            raise ActionFailed(
+                f"its SSH key {address} is not created (not in the state); plan again"
+            )
+        ssh_key_id = record.resource_id
+    return spec.model_copy(update={"volume_ids": tuple(volume_ids), "ssh_key_id": ssh_key_id})
+
+
+def _boot_of(change: Change) -> int | None:
+    return change.placement.chosen.boot_seconds_max if change.placement else None
+
+
+def _wait_failure(instance_id: str, status: str, current: Instance | None, late: bool) -> str:
+    detail = f": {current.status_details}" if current and current.status_details else ""
+    if late and status not in _FAILED_STATUSES:
+        return f"instance {instance_id} is not active after waiting (status {status}{detail})"
+    return f"instance {instance_id} went to {status}{detail}"
+
+
+def update_request(spec: InstanceSpec, fields: set[str]) -> UpdateRequest:
+    """The update body for ``fields`` (fields of :class:`UpdateRequest`, the same allow-list
+    the diff uses); ``None`` deletes a threshold."""
+    values: dict[str, object] = {}
+    for name in sorted(fields & set(UpdateRequest.model_fields)):
+        if name == "tags":
+            values["tags"] = (*spec.tags, *ownership_tags(spec.fleet, spec.address))
+        elif name in ("auto_delete", "alert"):
+            value = getattr(spec, name)
+            values[name] = (
+                Thresholds.model_validate(value.model_dump(exclude_none=True)) if value else None
+            )
+        else:
+            values[name] = getattr(spec, name)
+    return UpdateRequest(**values)  # type: ignore[arg-type]
