@@ -27,6 +27,7 @@ from reconciler.cli.plan import (
     planned,
     prepare_plan_run,
     read_plan_file,
+    refuse_data_loss,
 )
 from reconciler.cli.refresh import apply_refresh_only, refreshed
 from reconciler.cli.session import (
@@ -45,6 +46,8 @@ from reconciler.engine.cancel import CancelToken
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.executor import ApplyReport, Executor, ExecutorOptions
 from reconciler.engine.failpoints import FailPoints
+from reconciler.engine.kinds import kind_of_address
+from reconciler.engine.kinds.anchored import AnchoredKind
 from reconciler.engine.placement import with_placement_of
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
@@ -54,8 +57,8 @@ from reconciler.errors import ApplyError, NotFoundError, RunCancelled, UsageErro
 from reconciler.models.api import UpdateRequest
 from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
 from reconciler.models.plan import Action, PendingCreate, Plan
-from reconciler.models.spec import Fleet
-from reconciler.models.state import FleetState, InstanceRecord
+from reconciler.models.spec import Fleet, InstanceSpec
+from reconciler.models.state import FleetState, InstanceRecord, ResourceRecord
 from reconciler.views import render_plan_human
 from reconciler.views.apply_view import LineProgress, LiveProgress, render_apply_summary
 
@@ -203,6 +206,7 @@ def _plan_and_apply(
         plan = session.plan
         render_plan_human(plan, sys.stdout, color=color)
         fail_without_capacity(plan)
+        refuse_data_loss(plan, allowed=run.options.allow_data_loss)
         if not any(f.has_work for f in plan.fleets):
             if any(f.blocked for f in plan.fleets):
                 raise ApplyError("Some addresses are blocked; see above.")
@@ -256,6 +260,7 @@ def apply(
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
     allow_over_budget: bool,
+    allow_data_loss: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -278,6 +283,7 @@ def apply(
                 ("--exclude", excludes),
                 ("--replace", replace),
                 ("--allow-over-budget", allow_over_budget),
+                ("--allow-data-loss", allow_data_loss),
                 ("a saved plan file", _looks_like_plan_file(paths)),
             )
             if value
@@ -307,6 +313,7 @@ def apply(
             lock_timeout=lock_timeout,
             parallelism=parallelism,
             options=opts,
+            allow_data_loss=allow_data_loss,
             vars=vars,
             var_files=var_files,
         )
@@ -325,6 +332,7 @@ def apply(
             excludes=excludes,
             replace=replace,
             allow_over_budget=allow_over_budget,
+            allow_data_loss=allow_data_loss,
         ),
         wait_for_pending=True,
     )
@@ -347,10 +355,12 @@ def _apply_saved(
     lock_timeout: float,
     parallelism: int,
     options: ExecutorOptions,
+    allow_data_loss: bool,
     vars: tuple[str, ...],  # noqa: A002 - named after --var
     var_files: tuple[Path, ...],
 ) -> None:
     plan = read_plan_file(plan_file)
+    refuse_data_loss(plan, allowed=allow_data_loss)
     if sandbox and not plan.sandbox:
         raise UsageError(f"{plan_file} was made against the real Shadeform API, not the sandbox.")
     if not plan.paths:
@@ -397,6 +407,7 @@ def destroy(
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
     allow_over_budget: bool,
+    allow_data_loss: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -409,7 +420,8 @@ def destroy(
     vars: tuple[str, ...],  # noqa: A002 - named after --var
     var_files: tuple[Path, ...],
 ) -> None:
-    """Delete every instance the fleets own (honouring lifecycle.prevent_destroy)."""
+    """Delete everything the fleets own (honouring lifecycle.prevent_destroy); volumes, and
+    their data, are kept unless --allow-data-loss is given."""
     fleets, run = prepare_plan_run(
         paths,
         vars=vars,
@@ -420,7 +432,11 @@ def destroy(
         parallelism=parallelism,
         intent_grace=intent_grace,
         options=PlanOptions(
-            targets=targets, excludes=excludes, destroy=True, allow_over_budget=allow_over_budget
+            targets=targets,
+            excludes=excludes,
+            destroy=True,
+            allow_over_budget=allow_over_budget,
+            allow_data_loss=allow_data_loss,
         ),
         wait_for_pending=True,
     )
@@ -430,19 +446,19 @@ def destroy(
         run,
         executor_opts=_executor_options(parallelism, no_wait, wait_timeout, fail_fast),
         auto_approve=auto_approve,
-        question="Destroy these instances? There is no undo.",
+        question="Destroy these resources? There is no undo.",
     )
 
 
 @cli.command(name="import")
 @click.argument("address")
-@click.argument("instance_id")
+@click.argument("resource_id", metavar="ID")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @manifest_options
 @connection_options
 def import_(
     address: str,
-    instance_id: str,
+    resource_id: str,
     paths: tuple[Path, ...],
     sandbox: bool,
     parallelism: int,
@@ -451,70 +467,126 @@ def import_(
     vars: tuple[str, ...],  # noqa: A002 - named after --var
     var_files: tuple[Path, ...],
 ) -> None:
-    """Adopt an existing instance INSTANCE_ID as ADDRESS (fleet/name) and tag it as owned."""
+    """Adopt an existing resource ID as ADDRESS: an instance (fleet/name, which gets the
+    fleet's ownership tags), a volume (fleet/volume.name) or an SSH key (fleet/ssh_key.name)."""
     chosen = paths or tuple(Path(p) for p in DEFAULT_PATHS)
     fleets = load_from_cli(chosen, vars=vars, var_files=var_files, state_dir=state_dir)
-    specs = {s.address: s for f in fleets for s in f.instances}
-    spec = specs.get(address)
-    if spec is None:
+    kind = kind_of_address(address)
+    declared = {s.address: (f, s) for f in fleets for s in kind.specs(f)}
+    if address not in declared:
         raise UsageError(
             f"{address} is not declared in the manifests under {', '.join(map(str, chosen))}; "
             "declare it first so the reconciler knows what it should look like."
         )
-    fleet = next(f for f in fleets if f.name == spec.fleet)
+    fleet, spec = declared[address]
     stores = FleetStores.for_fleets([fleet], state_dir)
     with (
         api_target(sandbox=sandbox, state_dir=state_dir) as target,
         locked_states(stores, [fleet.name], timeout=lock_timeout, command=command_line()) as states,
     ):
         state = states[fleet.name]
-        if address in state.instances:
+        instance = state.instances.get(address)
+        resource = state.resources.get(address)
+        if instance is not None or resource is not None:
+            current = instance.instance_id if instance else resource.resource_id  # type: ignore[union-attr]
             raise UsageError(
-                f"{address} is already in the state (instance "
-                f"{state.instances[address].instance_id}); `reconciler state rm` it first."
+                f"{address} is already in the state ({current}); `reconciler state rm` it first."
             )
+        owner = next(
+            (r.address for r in state.resources.values() if r.resource_id == resource_id), None
+        ) or next(
+            (r.address for r in state.instances.values() if r.instance_id == resource_id), None
+        )
+        if owner is not None:
+            raise UsageError(f"{resource_id} is already recorded as {owner} in this fleet.")
 
-        async def run() -> FleetState:
+        async def run() -> tuple[FleetState, str]:
             async with target.client(parallelism=parallelism) as client:
-                try:
-                    current = await client.get_instance(instance_id)
-                except NotFoundError as exc:
-                    raise UsageError(
-                        f"Instance {instance_id} does not exist in Shadeform."
-                    ) from exc
-                other = [
-                    t
-                    for t in current.tags
-                    if t.startswith(FLEET_TAG) and t != f"{FLEET_TAG}{fleet.name}"
-                ]
-                if other:
-                    raise UsageError(
-                        f"Instance {instance_id} belongs to another fleet ({other[0]})."
-                    )
-                kept = [t for t in current.tags if not t.startswith(OWNERSHIP_PREFIX)]
-                await client.update_instance(
-                    instance_id, UpdateRequest(tags=(*kept, *ownership_tags(fleet.name, address)))
-                )
-                now = _iso()
-                record = InstanceRecord(
-                    address=address,
-                    instance_id=instance_id,
-                    applied_spec=with_placement_of(
-                        comparable_spec(spec, state.fingerprint_key),
-                        current.model_dump(include={"cloud", "region", "shade_instance_type"}),
-                    ),
-                    live=to_live_instance(current).model_dump(mode="json"),
-                    created_at=now,
-                    updated_at=now,
-                )
-                instances = dict(state.instances)
-                instances[address] = record
-                return stores.stores[fleet.name].write(
-                    state.model_copy(update={"instances": instances})
-                )
+                if isinstance(spec, InstanceSpec):
+                    return await _import_instance(client, stores, state, fleet, spec, resource_id)
+                assert isinstance(kind, AnchoredKind)
+                return await _import_resource(client, stores, state, kind, spec, resource_id)
 
-        stored = signals.run(run())
+        stored, note = signals.run(run())
     click.echo(
-        f"Imported {instance_id} as {address} (state serial {stored.serial}). "
+        f"Imported {resource_id} as {address} (state serial {stored.serial}). {note}"
         "Run `reconciler plan` to see how it differs from the manifest."
     )
+
+
+async def _import_instance(
+    client: Any,
+    stores: FleetStores,
+    state: FleetState,
+    fleet: Fleet,
+    spec: InstanceSpec,
+    instance_id: str,
+) -> tuple[FleetState, str]:
+    address = spec.address
+    try:
+        current = await client.get_instance(instance_id)
+    except NotFoundError as exc:
+        raise UsageError(f"Instance {instance_id} does not exist in Shadeform.") from exc
+    other = [t for t in current.tags if t.startswith(FLEET_TAG) and t != f"{FLEET_TAG}{fleet.name}"]
+    if other:
+        raise UsageError(f"Instance {instance_id} belongs to another fleet ({other[0]}).")
+    kept = [t for t in current.tags if not t.startswith(OWNERSHIP_PREFIX)]
+    await client.update_instance(
+        instance_id, UpdateRequest(tags=(*kept, *ownership_tags(fleet.name, address)))
+    )
+    now = _iso()
+    record = InstanceRecord(
+        address=address,
+        instance_id=instance_id,
+        applied_spec=with_placement_of(
+            comparable_spec(spec, state.fingerprint_key),
+            current.model_dump(include={"cloud", "region", "shade_instance_type"}),
+        ),
+        live=to_live_instance(current).model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+    )
+    instances = dict(state.instances)
+    instances[address] = record
+    stored = stores.stores[fleet.name].write(state.model_copy(update={"instances": instances}))
+    return stored, ""
+
+
+async def _import_resource(
+    client: Any,
+    stores: FleetStores,
+    state: FleetState,
+    kind: AnchoredKind,
+    spec: Any,
+    resource_id: str,
+) -> tuple[FleetState, str]:
+    """Volumes and keys carry no tags: the state's record is what makes one the fleet's.
+    The record holds what exists, so the plan shows any difference from the manifest."""
+    current = await kind.get_live(client, resource_id)
+    if current is None:
+        raise UsageError(f"There is no {kind.noun} {resource_id} in Shadeform.")
+    now = _iso()
+    applied = {**kind.comparable(spec, state.fingerprint_key)}
+    applied.update({k: v for k, v in current.observed.items() if k in applied})
+    record = ResourceRecord(
+        address=spec.address,
+        kind=kind.name,
+        resource_id=resource_id,
+        applied_spec=applied,
+        live=current.model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+    )
+    resources = dict(state.resources)
+    resources[spec.address] = record
+    stored = stores.stores[spec.fleet].write(state.model_copy(update={"resources": resources}))
+    differs = sorted(
+        k for k, v in kind.comparable(spec, state.fingerprint_key).items() if applied.get(k) != v
+    )
+    note = (
+        f"It differs from the manifest in {', '.join(differs)}: a {kind.noun} has no update, "
+        "so the next plan replaces it unless the manifest is changed to match. "
+        if differs
+        else ""
+    )
+    return stored, note

@@ -23,11 +23,13 @@ from reconciler.cli.cost import LOOKUP_PARALLELISM, read_states
 from reconciler.cli.options import state_dir_option
 from reconciler.cli.session import api_target
 from reconciler.cli.validate import load_from_cli, manifest_options
+from reconciler.engine.kinds import kind_named
+from reconciler.engine.kinds.anchored import AnchoredKind
 from reconciler.engine.planner import address_selected
 from reconciler.engine.refresh import refresh_fleets
 from reconciler.errors import UsageError
 from reconciler.models.live import LiveSnapshot
-from reconciler.models.plan import Endpoint
+from reconciler.models.plan import Endpoint, ManagedResource
 from reconciler.views.output_view import (
     ansible_inventory,
     output_json,
@@ -41,6 +43,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def endpoints(*, paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tuple[Path, ...],
               state_dir: Path, sandbox: bool) -> list[Endpoint]:  # fmt: skip
     """Every recorded instance of the fleets with what Shadeform says about it now."""
+    return looked_up(paths=paths, vars=vars, var_files=var_files, state_dir=state_dir,
+                     sandbox=sandbox)[0]  # fmt: skip
+
+
+def looked_up(*, paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tuple[Path, ...],
+              state_dir: Path, sandbox: bool) -> tuple[list[Endpoint], list[ManagedResource]]:  # fmt: skip
+    """Every recorded instance, volume and key of the fleets, as Shadeform has them now."""
     fleets = load_from_cli(paths, vars=vars, var_files=var_files, state_dir=state_dir)
     states = read_states(fleets, state_dir)
     with api_target(sandbox=sandbox, state_dir=state_dir) as target:
@@ -50,6 +59,23 @@ def endpoints(*, paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tupl
                 return await refresh_fleets(client, states, now=datetime.now(UTC))
 
         snapshots = signals.run(run())
+    resources = []
+    for name, state in sorted(states.items()):
+        for address, resource in sorted(state.resources.items()):
+            have = snapshots[name].resources.get(resource.resource_id)
+            kind = kind_named(resource.kind)
+            assert isinstance(kind, AnchoredKind)
+            resources.append(
+                ManagedResource(
+                    fleet=name,
+                    address=address,
+                    kind=resource.kind,  # type: ignore[arg-type]
+                    resource_id=resource.resource_id,
+                    present=have is not None,
+                    detail=kind.describe(have.observed if have else resource.applied_spec),
+                    in_use_by=have.in_use_by if have else (),
+                )
+            )
     found = []
     for name, state in sorted(states.items()):
         live = snapshots[name]
@@ -67,7 +93,7 @@ def endpoints(*, paths: tuple[Path, ...], vars: tuple[str, ...], var_files: tupl
                     hourly_price_cents=seen.hourly_price if seen else None,
                 )
             )
-    return found
+    return found, resources
 
 
 def _sandbox_option(command: F) -> F:
@@ -96,7 +122,8 @@ def output(
     ansible: bool,
     targets: tuple[str, ...],
 ) -> None:
-    """How to reach each instance: id, status, IP, SSH user and port, $/hour.
+    """How to reach each instance: id, status, IP, SSH user and port, $/hour; and the
+    fleets' volumes and SSH keys.
 
     \b
     reconciler output specs/ --json        # for scripts
@@ -104,17 +131,18 @@ def output(
     """
     if as_json and ansible:
         raise UsageError("Choose one of --json and --ansible.")
-    found = endpoints(
+    found, resources = looked_up(
         paths=paths, vars=vars, var_files=var_files, state_dir=state_dir, sandbox=sandbox
     )
     if targets:
         found = [e for e in found if address_selected(e.address, targets)]
+        resources = [r for r in resources if address_selected(r.address, targets)]
     if as_json:
-        render_output_json(output_json(found), sys.stdout)
+        render_output_json(output_json(found, resources), sys.stdout)
     elif ansible:
         render_output_json(ansible_inventory(found), sys.stdout)
     else:
-        render_output_human(found, sys.stdout)
+        render_output_human(found, sys.stdout, resources)
 
 
 def ssh_command(endpoint: Endpoint, remote: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:

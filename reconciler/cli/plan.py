@@ -32,8 +32,8 @@ from reconciler.cli.validate import load_from_cli, manifest_options
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.refresh import RefreshOptions
 from reconciler.engine.workflow import refresh_and_plan, refresh_and_plan_settled
-from reconciler.errors import CapacityError, UsageError
-from reconciler.models.plan import Plan
+from reconciler.errors import CapacityError, PolicyError, UsageError
+from reconciler.models.plan import Action, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
 from reconciler.state.store import is_fleet_name
@@ -61,6 +61,12 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="How long an unanswered create is looked for before it is considered never made.",
     )(command)
     command = click.option(
+        "--allow-data-loss",
+        is_flag=True,
+        help="Allow deleting or replacing volumes, which destroys their data (destroy keeps "
+        "volumes without it; apply refuses such a plan without it).",
+    )(command)
+    command = click.option(
         "--allow-over-budget",
         is_flag=True,
         help="Accept a plan that breaks the fleet's budget; the plan records the override.",
@@ -81,6 +87,24 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Limit the plan to an address, a replica group (fleet/name) or a fleet. Repeatable.",
     )(command)
     return manifest_options(connection_options(command))
+
+
+def refuse_data_loss(plan: Plan, *, allowed: bool) -> None:
+    """A plan that destroys data (a volume deleted or replaced) is applied only with an
+    explicit word: ``--allow-data-loss`` now, or in the saved plan (exit 8 otherwise)."""
+    lost = plan.data_loss
+    if not lost or allowed or plan.allow_data_loss:
+        return
+    listed = "; ".join(
+        f"{c.address} ({c.resource_id}) would be "
+        + ("deleted" if c.action is Action.DELETE else "replaced by an empty one")
+        for c in lost
+    )
+    raise PolicyError(
+        f"This plan destroys the data on {len(lost)} volume(s): {listed}. Nothing was changed. "
+        "If that is what you mean, run again with --allow-data-loss; to keep a volume, leave it "
+        "in the manifest (or `reconciler state rm` it to stop managing it)."
+    )
 
 
 def fail_without_capacity(plan: Plan) -> None:
@@ -275,6 +299,7 @@ def plan(
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
     allow_over_budget: bool,
+    allow_data_loss: bool,
     intent_grace: float,
     sandbox: bool,
     parallelism: int,
@@ -295,6 +320,7 @@ def plan(
                 ("--replace", replace),
                 ("--target", targets),
                 ("--exclude", excludes),
+                ("--allow-data-loss", allow_data_loss),
             )
             if value
         ]
@@ -333,6 +359,7 @@ def plan(
             replace=replace,
             destroy=destroy,
             allow_over_budget=allow_over_budget,
+            allow_data_loss=allow_data_loss,
         ),
     )
     with planned(fleets, run) as session:

@@ -1,7 +1,7 @@
 """``reconciler state list|show|history|rm|mv|migrate`` and ``reconciler force-unlock``.
 
-These edit what the reconciler *remembers*, never the instances themselves. Addresses are
-``<fleet>/<name>``. Commands that change a state take the fleet's lock (``--lock-timeout``)
+These edit what the reconciler *remembers*, never the resources themselves. Addresses are
+``<fleet>/<name>`` (instances), ``<fleet>/volume.<name>`` and ``<fleet>/ssh_key.<name>``. Commands that change a state take the fleet's lock (``--lock-timeout``)
 and write through the store's compare-and-swap, so they cannot race an apply. Every command
 works on ``--backend URL`` (or ``$RECONCILER_BACKEND``) when given, else on ``--state-dir``.
 """
@@ -24,7 +24,7 @@ from reconciler.cli.session import (
     store_for_command,
 )
 from reconciler.errors import UsageError
-from reconciler.models.state import FleetState, InstanceRecord
+from reconciler.models.state import FleetState, InstanceRecord, ResourceRecord
 from reconciler.state import StateStore, check_fleet_name, open_backend, redact_urls
 from reconciler.state.holder import matching_holder
 from reconciler.state.transfer import MigratedFleet, migrate_fleet
@@ -50,6 +50,12 @@ def parse_address(text: str) -> tuple[str, str]:
 def render_state_list(states: list[FleetState]) -> str:
     rows: list[tuple[str, str]] = []
     for state in states:
+        for address in sorted(state.resources):  # keys and volumes: what instances use
+            resource = state.resources[address]
+            rows.append((address, resource.resource_id))
+            rows.extend(
+                (address, f"{old} (replaced; deleted once unused)") for old in resource.retiring
+            )
         for address in sorted(state.instances):
             rows.append((address, state.instances[address].instance_id))
         for intent in sorted(state.intents.values(), key=lambda i: (i.address, i.intent_id)):
@@ -60,7 +66,7 @@ def render_state_list(states: list[FleetState]) -> str:
     return "".join(f"{address.ljust(width)}  {detail}\n" for address, detail in rows)
 
 
-def render_record(record: InstanceRecord) -> str:
+def render_record(record: InstanceRecord | ResourceRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
@@ -123,7 +129,7 @@ def list_command(fleet: str | None, state_dir: Path) -> None:
     if fleet is not None and not states:
         raise UsageError(f"Fleet {fleet!r} has no state in {backend_location(state_dir)}.")
     text = render_state_list(states)
-    click.echo(text or f"No instances recorded in {backend_location(state_dir)}.", nl=not text)
+    click.echo(text or f"Nothing recorded in {backend_location(state_dir)}.", nl=not text)
 
 
 @state_group.command("show")
@@ -189,23 +195,41 @@ def history_command(fleet: str, limit: int | None, as_json: bool, state_dir: Pat
 @state_options
 @click.pass_context
 def rm_command(ctx: click.Context, address: str, state_dir: Path, lock_timeout: float) -> None:
-    """Forget the instance at ADDRESS (it keeps running; the reconciler stops managing it)."""
+    """Forget the record at ADDRESS (the instance, volume or key is left as it is; the
+    reconciler stops managing it)."""
     fleet, _ = parse_address(address)
     store = store_for_command(state_dir)
     with store.lock(fleet, timeout=lock_timeout, command=f"{ctx.command_path} {address}"):
         state = _read_existing(store, fleet, state_dir)
-        record = state.instances.get(address)
+        instance = state.instances.get(address)
+        resource = state.resources.get(address)
         intents = {k: v for k, v in state.intents.items() if v.address != address}
-        if record is None and len(intents) == len(state.intents):
+        if instance is None and resource is None and len(intents) == len(state.intents):
             raise UsageError(_missing(address, state))
         instances = {k: v for k, v in state.instances.items() if k != address}
-        saved = store.write(state.model_copy(update={"instances": instances, "intents": intents}))
-    what = f"instance {record.instance_id}" if record else "its pending create"
-    click.echo(
-        f"Removed {address} ({what}) from the state of fleet {fleet!r} (serial {saved.serial}). "
-        f"The instance itself was not touched. It still carries fleet {fleet!r}'s tags, so "
-        "the next plan will offer to adopt it again; remove those tags from it to let it go."
-    )
+        resources = {k: v for k, v in state.resources.items() if k != address}
+        saved = store.write(
+            state.model_copy(
+                update={"instances": instances, "resources": resources, "intents": intents}
+            )
+        )
+    where = f"from the state of fleet {fleet!r} (serial {saved.serial})"
+    if instance is not None:
+        click.echo(
+            f"Removed {address} (instance {instance.instance_id}) {where}. The instance itself "
+            f"was not touched. It still carries fleet {fleet!r}'s tags, so the next plan will "
+            "offer to adopt it again; remove those tags from it to let it go."
+        )
+    elif resource is not None:
+        noun = "volume" if resource.kind == "volume" else "SSH key"
+        click.echo(
+            f"Removed {address} ({noun} {resource.resource_id}) {where}. The {noun} itself was "
+            f"not touched, and the reconciler no longer manages it: while it exists, a plan "
+            f"that still declares {address} blocks it (`reconciler import {address} "
+            f"{resource.resource_id}` takes it back)."
+        )
+    else:
+        click.echo(f"Removed {address} (its pending create) {where}.")
 
 
 @state_group.command("mv")
@@ -228,6 +252,13 @@ def mv_command(
         )
     if source == destination:
         raise UsageError(f"{source} and {destination} are the same address.")
+    for address in (source, destination):
+        if "." in address.partition("/")[2]:
+            raise UsageError(
+                f"{address} is a volume's or SSH key's address: their name is how Shadeform "
+                "and the instances using them know them, and Shadeform cannot rename them, "
+                "so their records do not move. `state mv` moves instance records."
+            )
     store = store_for_command(state_dir)
     command = f"{ctx.command_path} {source} {destination}"
     with store.lock(fleet, timeout=lock_timeout, command=command):
@@ -353,13 +384,13 @@ def _short_digest(digest: str | None) -> str:
 
 def _missing(address: str, state: FleetState) -> str:
     return (
-        f"No instance is recorded at {address} in the state of fleet {state.fleet!r}; "
+        f"Nothing is recorded at {address} in the state of fleet {state.fleet!r}; "
         f"see `reconciler state list --fleet {state.fleet}`."
     )
 
 
-def _record_at(state: FleetState, address: str) -> InstanceRecord:
-    record = state.instances.get(address)
+def _record_at(state: FleetState, address: str) -> InstanceRecord | ResourceRecord:
+    record = state.instances.get(address) or state.resources.get(address)
     if record is None:
         raise UsageError(_missing(address, state))
     return record

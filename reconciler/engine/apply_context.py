@@ -152,23 +152,21 @@ class Gate:
         self.progress: Callable[[str], None] = lambda message: None
 
     async def before_create(self) -> None:
-        await self._wait_for(self.creates_needed, "waits for")
+        await self._wait_for(self.creates_needed, "waits for", "to be created first")
 
     def created(self) -> None:
         self.create.reach()
 
     async def before_destroy(self) -> None:
-        await self._wait_for(self.destroys_needed, "is still used by")
+        await self._wait_for(self.destroys_needed, "is still used by", "to be gone first")
 
     def destroyed(self) -> None:
         self.destroy.reach()
 
-    async def _wait_for(self, milestones: list[Milestone], relation: str) -> None:
+    async def _wait_for(self, milestones: list[Milestone], relation: str, until: str) -> None:
         pending = [m for m in milestones if not m.settled]
         if pending:
-            self.progress(
-                f"{relation} {', '.join(sorted(m.address for m in pending))}; waiting for it"
-            )
+            self.progress(f"waiting for {', '.join(sorted({m.address for m in pending}))} {until}")
             self.slot.release()
             try:
                 await asyncio.gather(*(m.wait() for m in pending))
@@ -217,6 +215,3 @@ def job_steps(change: Change) -> tuple[str, ...]:
     if change.action is Action.REPLACE:
         return ("create", "destroy") if change.create_before_destroy else ("destroy", "create")
     return ()
-
-
-Extra = Mapping[str, Any]

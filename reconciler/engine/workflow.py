@@ -59,6 +59,7 @@ async def refresh_and_plan(
         excludes=options.excludes,
         replace=options.replace,
         destroy=options.destroy,
+        allow_data_loss=options.allow_data_loss,
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
     return plan

@@ -273,6 +273,10 @@ class Plan(PlanModel):
     excludes: tuple[str, ...] = Field(default=(), description="Addresses left out (--exclude)")
     replace: tuple[str, ...] = ()
     destroy: bool = False
+    allow_data_loss: bool = Field(
+        default=False,
+        description="Made with --allow-data-loss: applying it may destroy data it lists",
+    )
     created_at: str | None = None
     sandbox: bool = False
 
@@ -339,6 +343,18 @@ class Endpoint(PlanModel):
     @property
     def reachable(self) -> bool:
         return bool(self.ip and self.ssh_user)
+
+
+class ManagedResource(PlanModel):
+    """A managed volume or SSH key as ``reconciler output`` shows it."""
+
+    fleet: str
+    address: str
+    kind: ResourceKindName
+    resource_id: str
+    present: bool = Field(description="Whether Shadeform still has it")
+    detail: str = Field(default="", description="Size and place of a volume, a key's fingerprint")
+    in_use_by: tuple[str, ...] = ()
 
 
 class DriftKind(StrEnum):

@@ -12,7 +12,7 @@ Prices are integer cents per hour; ``None`` is a price nobody knows and prints a
 
 from __future__ import annotations
 
-from reconciler.models.catalog import Cents, format_cents, round_cents
+from reconciler.models.catalog import HOURS_PER_30_DAYS, Cents, format_cents, round_cents
 from reconciler.models.plan import Action, Change, CostSummary, PlacementChoice
 from reconciler.views._values import clean_text
 
@@ -30,14 +30,22 @@ def signed(cents: Cents | None) -> str:
 
 
 def change_cost(change: Change) -> str | None:
-    """The $/hour effect of a create, replace or delete; None for other actions."""
+    """The $/hour effect of a create, replace or delete; None for other actions, and for
+    what costs nothing (an SSH key). Storage adds its 30-day figure (it is priced so)."""
     before, after = change.hourly_cents_before, change.hourly_cents_after
+    if change.kind == "ssh_key" and not before and not after:
+        return None
+    monthly = ""
+    if change.kind == "volume":
+        month = after if change.action is not Action.DELETE else before
+        if month is not None:
+            monthly = f" ({format_cents(round_cents(month * HOURS_PER_30_DAYS))} per 30 days)"
     if change.action is Action.CREATE:
-        return "+" + hourly(after) if after is not None else "+$?/h"
+        return ("+" + hourly(after) if after is not None else "+$?/h") + monthly
     if change.action is Action.DELETE:
-        return "-" + hourly(before) if before is not None else "-$?/h"
+        return ("-" + hourly(before) if before is not None else "-$?/h") + monthly
     if change.action is Action.REPLACE:
-        return f"{hourly(before)} -> {hourly(after)}"
+        return f"{hourly(before)} -> {hourly(after)}{monthly}"
     return None
 
 

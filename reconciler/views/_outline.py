@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from reconciler.models.plan import Action, Change, FieldChange, ReasonCode
+from reconciler.models.plan import Action, Change, FieldChange, Plan, ReasonCode
 from reconciler.views._money import placement_text
 from reconciler.views._values import clean_text, format_value, key_fields
 
@@ -84,6 +84,8 @@ def change_title(change: Change) -> str:
         title += f" (adopt {instance})" if change.adopt else f" [{instance}]"
     if change.action is Action.REPLACE and change.create_before_destroy:
         title += " (create before destroy)"
+    if change.destroys_data:
+        title += " (DESTROYS DATA)"
     if change.action is Action.FORGET:
         title += " (already gone; removed from state)"
     return title
@@ -168,6 +170,24 @@ def change_details(change: Change) -> list[DetailLine]:
             noted = fc.forces_replacement and "  # " in text
             lines.append(DetailLine(LineKind.FIELD, text, forces_replacement=noted))
     return lines
+
+
+def data_loss_lines(plan: Plan) -> list[str]:
+    """One line per change that destroys data: the address, the volume and what happens."""
+    lines = []
+    for change in plan.data_loss:
+        what = "deleted" if change.action is Action.DELETE else "replaced by a new, empty one"
+        size = (change.before or {}).get("size_in_gb")
+        held = f", {size} GB" if size is not None else ""
+        lines.append(
+            f"{clean_text(change.address)} ({clean_text(change.resource_id or '?')}{held}) is "
+            f"{what}: the data on it is lost"
+        )
+    return lines
+
+
+DATA_LOSS_HEADING = "This plan destroys data (apply refuses it without --allow-data-loss):"
+KEPT_HEADING = "Kept by this destroy, with their data (--allow-data-loss deletes them too):"
 
 
 def unsettled_parts(*, blocked: int, pending: int, no_capacity: int) -> list[str]:

@@ -84,6 +84,15 @@ def key_fields(spec: dict[str, Any]) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     if "name" in spec:
         fields.append(("name", format_value(spec["name"])))
+    if "size_in_gb" in spec:  # a volume
+        fields.append(
+            ("cloud/region", f"{_bare(str(spec.get('cloud')))}/{_bare(str(spec.get('region')))}")
+        )
+        fields.append(("size", f"{format_value(spec['size_in_gb'])} GB"))
+        return fields
+    if "fingerprint" in spec:  # an SSH key: its fingerprint, never the key
+        fields.append(("fingerprint", _bare(str(spec["fingerprint"]))))
+        return fields
     placement = [spec.get(k) for k in ("cloud", "region", "shade_instance_type")]
     if any(p is not None for p in placement):
         fields.append(("cloud/region/type", "/".join(_bare(p or "?") for p in placement)))
@@ -120,8 +129,12 @@ def key_fields(spec: dict[str, Any]) -> list[tuple[str, str]]:
         text = _thresholds_text(spec.get(name))
         if text:
             fields.append((name, text))
+    if spec.get("volumes"):
+        fields.append(("volumes", format_value(spec["volumes"])))
     if spec.get("volume_ids"):
         fields.append(("volume_ids", format_value(spec["volume_ids"])))
+    if spec.get("ssh_key"):
+        fields.append(("ssh_key", format_value(spec["ssh_key"])))
     if spec.get("ssh_key_id"):
         fields.append(("ssh_key_id", format_value(spec["ssh_key_id"])))
     if "tags" in spec:

@@ -32,10 +32,13 @@ from rich.style import Style
 from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
 from reconciler.views._money import change_cost, cost_line, has_prices
 from reconciler.views._outline import (
+    DATA_LOSS_HEADING,
+    KEPT_HEADING,
     LineKind,
     Summary,
     change_details,
     change_title,
+    data_loss_lines,
     is_listed,
     summarize,
     unsettled_parts,
@@ -112,7 +115,10 @@ def _preamble(plan: Plan) -> Iterator[str]:
     if plan.sandbox:
         yield "Sandbox: planned against Shadeform's sandbox; nothing here launches real machines."
     if plan.destroy:
-        yield "Destroy plan: every instance the selected fleets own is to be deleted."
+        yield (
+            "Destroy plan: everything the selected fleets own is to be deleted"
+            + (", volumes kept unless --allow-data-loss." if not plan.data_loss else ".")
+        )
     if plan.targets:
         yield "Targeted plan: only " + ", ".join(clean_text(t) for t in plan.targets)
     if plan.excludes:
@@ -124,6 +130,17 @@ def _preamble(plan: Plan) -> Iterator[str]:
 
 
 def _notices(plan: Plan, paint: _Painter) -> Iterator[str]:
+    data_loss = data_loss_lines(plan)
+    if data_loss:
+        yield paint(DATA_LOSS_HEADING, "bold red")
+        for line in data_loss:
+            yield "  " + line
+        yield ""
+    if plan.kept:
+        yield paint(KEPT_HEADING, "bold")
+        for kept in plan.kept:
+            yield f"  {clean_text(kept.address)}: {clean_text(kept.message)}"
+        yield ""
     blocked = [b for f in plan.fleets for b in f.blocked]
     if blocked:
         yield paint("Blocked (left alone until resolved):", "bold red")

@@ -54,6 +54,8 @@ def _summary_dict(
         "pending": [b.address for b in blocked if b.kind is BlockedKind.PENDING_CREATE],
         "blocked": [b.address for b in blocked if b.kind is not BlockedKind.PENDING_CREATE],
         "no_capacity": [b.address for f in fleets for b in f.no_capacity],
+        "data_loss": [c.address for f in fleets for c in f.data_loss],
+        "kept": [k.address for f in fleets for k in f.kept],
         "cost": _cost_dict(cost),
     }
 

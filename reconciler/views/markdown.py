@@ -22,10 +22,13 @@ from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
 from reconciler.redaction import scrub
 from reconciler.views._money import change_cost, has_prices, signed, unknown_note
 from reconciler.views._outline import (
+    DATA_LOSS_HEADING,
+    KEPT_HEADING,
     LineKind,
     Summary,
     change_details,
     change_title,
+    data_loss_lines,
     field_change_line,
     is_listed,
     summarize,
@@ -153,9 +156,16 @@ def _cost_table(plan: Plan) -> str:
 
 
 def _why_it_fails_or_costs_more(plan: Plan) -> str:
-    """Instances without capacity and budget limits broken by permission: never cut for
-    length, since a reviewer must see both."""
+    """Data loss, volumes a destroy keeps, instances without capacity and budget limits
+    broken by permission: never cut for length, since a reviewer must see them all."""
     sections = []
+    data_loss = [f"- {md_text(line)}" for line in data_loss_lines(plan)]
+    if data_loss:
+        heading = f"**⚠ {md_text(DATA_LOSS_HEADING)}**"
+        sections.append(heading + "\n\n" + "\n".join(data_loss) + "\n\n")
+    kept = [f"- {md_code(k.address)}: {md_text(k.message)}" for k in plan.kept]
+    if kept:
+        sections.append(f"**{md_text(KEPT_HEADING)}**\n\n" + "\n".join(kept) + "\n\n")
     no_capacity = [f"- {md_code(b.address)}: {md_text(b.message)}" for b in plan.no_capacity]
     if no_capacity:
         heading = "**No capacity** (this plan fails until an approved offer is free):"

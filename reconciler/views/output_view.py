@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from reconciler.models.catalog import format_cents
-from reconciler.models.plan import Endpoint
+from reconciler.models.plan import Endpoint, ManagedResource
 from reconciler.views._values import clean_text
 
 OUTPUT_FORMAT_VERSION = 1
 _COLUMNS = ("ADDRESS", "ID", "STATUS", "IP", "SSH", "$/H")
+_RESOURCE_COLUMNS = ("VOLUME OR KEY", "ID", "STATUS", "DETAIL", "USED BY")
 
 
 def _row(endpoint: Endpoint) -> tuple[str, ...]:
@@ -35,15 +36,39 @@ def _row(endpoint: Endpoint) -> tuple[str, ...]:
     )
 
 
-def render_output_human(endpoints: Sequence[Endpoint], stream: TextIO) -> None:
-    if not endpoints:
-        stream.write("No instances in the state. Run `reconciler apply` first.\n")
-        return
-    rows = [_COLUMNS, *(_row(e) for e in endpoints)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+def _table(rows: list[tuple[str, ...]], stream: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         stream.write("  ".join(cells).rstrip() + "\n")
+
+
+def _resource_row(resource: ManagedResource) -> tuple[str, ...]:
+    used = ", ".join(resource.in_use_by) or "-"
+    return tuple(
+        clean_text(v)
+        for v in (
+            resource.address,
+            resource.resource_id,
+            "present" if resource.present else "not_found",
+            resource.detail or "-",
+            used,
+        )
+    )
+
+
+def render_output_human(
+    endpoints: Sequence[Endpoint],
+    stream: TextIO,
+    resources: Sequence[ManagedResource] = (),
+) -> None:
+    if resources:
+        _table([_RESOURCE_COLUMNS, *(_resource_row(r) for r in resources)], stream)
+        stream.write("\n")
+    if not endpoints:
+        stream.write("No instances in the state. Run `reconciler apply` first.\n")
+        return
+    _table([_COLUMNS, *(_row(e) for e in endpoints)], stream)
     waiting = [e.address for e in endpoints if not e.reachable]
     if waiting:
         stream.write(
@@ -52,11 +77,14 @@ def render_output_human(endpoints: Sequence[Endpoint], stream: TextIO) -> None:
         )
 
 
-def output_json(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def output_json(
+    endpoints: Sequence[Endpoint], resources: Sequence[ManagedResource] = ()
+) -> dict[str, Any]:
     return {
         "format_version": OUTPUT_FORMAT_VERSION,
         "kind": "reconciler-output",
         "instances": [e.model_dump(mode="json") for e in endpoints],
+        "resources": [r.model_dump(mode="json") for r in resources],
     }
 
 

@@ -126,7 +126,7 @@ def test_backend_init_creates_then_finds_nothing_to_do() -> None:
         )
         assert again.exit_code == 0 and "already at version 1; nothing to do" in again.output
         listed = runner.invoke(cli, ["state", "list", "--backend", url], env=CLEAN_ENV)
-        assert listed.exit_code == 0 and "No instances recorded" in listed.output
+        assert listed.exit_code == 0 and "Nothing recorded" in listed.output
 
 
 def test_backend_init_on_files_needs_nothing(tmp_path: Path) -> None:

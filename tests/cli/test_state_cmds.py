@@ -96,7 +96,7 @@ def test_list_unknown_fleet_and_empty_dir(
     result = run(state_dir, "state", "list", "--fleet", "nope")
     assert result.exit_code == 64 and "Fleet 'nope' has no state" in result.output
     empty = run(tmp_path / "empty", "state", "list")
-    assert empty.exit_code == 0 and "No instances recorded" in empty.output
+    assert empty.exit_code == 0 and "Nothing recorded" in empty.output
 
 
 def test_show_prints_the_record_with_fingerprints_only(
@@ -112,7 +112,7 @@ def test_show_prints_the_record_with_fingerprints_only(
 @pytest.mark.parametrize(
     ("address", "message"),
     [
-        ("inference/ghost", "No instance is recorded at inference/ghost"),
+        ("inference/ghost", "Nothing is recorded at inference/ghost"),
         ("vllm-0", "not an address: write <fleet>/<name>"),
         ("inference/a/b", "not an address"),
         (".hidden/x", "not a valid fleet name"),
@@ -201,7 +201,7 @@ def test_mv_within_a_fleet(store: FileStateStore, state_dir: Path) -> None:
     [
         ("inference/vllm-0", "inference/vllm-1", "already recorded"),
         ("inference/vllm-0", "inference/vllm-2", "already recorded"),
-        ("inference/ghost", "inference/new", "No instance is recorded at inference/ghost"),
+        ("inference/ghost", "inference/new", "Nothing is recorded at inference/ghost"),
         ("inference/vllm-0", "training/vllm-0", "Cannot move inference/vllm-0 to another fleet"),
         ("inference/vllm-0", "inference/vllm-0", "are the same address"),
     ],

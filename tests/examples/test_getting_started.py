@@ -100,7 +100,7 @@ def test_the_output_shown_is_the_output_printed(run: subprocess.CompletedProcess
 
 
 def test_the_walk_through_ends_with_nothing_left(run: subprocess.CompletedProcess[str]) -> None:
-    assert run.stdout.rstrip().endswith("No instances recorded in state.")
+    assert run.stdout.rstrip().endswith("Nothing recorded in state.")
 
 
 def test_the_script_is_the_guide_in_order() -> None:

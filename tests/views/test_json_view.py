@@ -55,6 +55,7 @@ def test_top_level_shape_and_order():
         "excludes",
         "replace",
         "destroy",
+        "allow_data_loss",
         "created_at",
         "sandbox",
         "summary",
@@ -86,6 +87,8 @@ def test_summary_counts_changes_per_fleet_and_overall():
         "pending": ["inference/vllm-8"],
         "blocked": [],
         "no_capacity": [],
+        "data_loss": [],
+        "kept": [],
         "cost": NO_COST,
     }
     assert data["summary"] == expected
@@ -100,6 +103,8 @@ def test_summary_counts_changes_per_fleet_and_overall():
         "pending": [],
         "blocked": [],
         "no_capacity": [],
+        "data_loss": [],
+        "kept": [],
         "cost": NO_COST,
     }
 

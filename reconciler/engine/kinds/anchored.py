@@ -295,11 +295,12 @@ class AnchoredKind(ResourceKind):
                         kind=self.name,  # type: ignore[arg-type]
                         resource_id=current.id,
                         message=(
-                            f"kept {self.noun} {current.id} ({self.describe(recorded.applied_spec)}) "
-                            "and its data: destroy deletes it only with --allow-data-loss"
+                            f"{self.noun} {current.id} "
+                            f"({self.describe(recorded.applied_spec)}) and its data"
                         ),
                     )
                 )
+                self.count_untouched(ctx, address)  # it goes on costing what it costs
                 return
             self._warn_if_used_outside(ctx, address, current)
             before = {**recorded.applied_spec}
