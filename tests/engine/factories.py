@@ -7,8 +7,17 @@ from typing import Any
 from pydantic import SecretStr
 
 from reconciler.engine.comparable import comparable_spec
+from reconciler.manifest.public_keys import fingerprint_of
 from reconciler.models.live import Health, LiveInstance, LiveSnapshot, ownership_tags
-from reconciler.models.spec import Env, Fleet, InstanceSpec
+from reconciler.models.spec import (
+    Env,
+    Fleet,
+    InstanceSpec,
+    SshKeySpec,
+    VolumeSpec,
+    ssh_key_address,
+    volume_address,
+)
 from reconciler.models.state import FleetState, InstanceRecord
 
 KEY = "00" * 32
@@ -31,15 +40,51 @@ def spec(name: str = "vllm-0", **overrides: Any) -> InstanceSpec:
     return InstanceSpec(**fields)
 
 
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPenzzDzy8N96p2k2wGYn8frzCDilM2PBqpub6pYniC2 one"
+OTHER_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkcB45Nq3DT5w/PUEqM3M/ej5Nt0D6W7s70kHOwXfvT two"
+)
+
+
+def volume(name: str = "data", **overrides: Any) -> VolumeSpec:
+    fields: dict[str, Any] = {
+        "address": volume_address(FLEET, name),
+        "fleet": FLEET,
+        "name": name,
+        "cloud": "hyperstack",
+        "region": "canada-1",
+        "size_in_gb": 100,
+    }
+    fields.update(overrides)
+    return VolumeSpec(**fields)
+
+
+def ssh_key(name: str = "deploy", public_key: str = PUBLIC_KEY) -> SshKeySpec:
+    return SshKeySpec(
+        address=ssh_key_address(FLEET, name),
+        fleet=FLEET,
+        name=name,
+        public_key=public_key,
+        fingerprint=fingerprint_of(public_key),
+    )
+
+
 def secret_env(value: str) -> Env:
     return Env(name="HF_TOKEN", value=SecretStr(value))
 
 
-def fleet(*specs: InstanceSpec, digest: str = "d" * 64) -> Fleet:
+def fleet(
+    *specs: InstanceSpec,
+    volumes: tuple[VolumeSpec, ...] = (),
+    ssh_keys: tuple[SshKeySpec, ...] = (),
+    digest: str = "d" * 64,
+) -> Fleet:
     return Fleet(
         name=FLEET,
         source="specs/inference.yaml",
         instances=tuple(sorted(specs, key=lambda s: s.address)),
+        volumes=volumes,
+        ssh_keys=ssh_keys,
         digest=digest,
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -29,12 +31,62 @@ def make_emulator(**config: object) -> Emulator:
     return Emulator(EmulatorConfig(api_key=SANDBOX_API_KEY, **defaults))  # type: ignore[arg-type]
 
 
-def make_client(emulator: Emulator, **kwargs: object) -> ShadeformClient:
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request as the emulator received it, in arrival order."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+
+
+class RecordingApp:
+    """ASGI middleware: what the emulator saw (method, path, JSON body) and answered."""
+
+    def __init__(self, app: Any, seen: list[SeenRequest]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        status = 0
+
+        async def recording_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, recording_receive, recording_send)
+        raw = b"".join(chunks)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        path = scope["path"].removeprefix("/v1")
+        self.seen.append(SeenRequest(scope["method"], path, body, status))
+
+
+def make_client(
+    emulator: Emulator, *, seen: list[SeenRequest] | None = None, **kwargs: object
+) -> ShadeformClient:
     kwargs.setdefault("retry", RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01))
+    app: Any = emulator.app if seen is None else RecordingApp(emulator.app, seen)
     return ShadeformClient(
         SANDBOX_API_KEY,
         "http://127.0.0.1/v1",
-        transport=httpx.ASGITransport(app=emulator.app),
+        transport=httpx.ASGITransport(app=app),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -47,12 +99,14 @@ class Loop:
         default_factory=lambda: ExecutorOptions(poll_interval=0.01, ambiguous_lookup_delay=0.01)
     )
     intent_grace: float = 0.0
+    seen: list[SeenRequest] | None = None
+    """When set, every request the emulator receives is appended here."""
 
     def state(self, fleet: Fleet):  # type: ignore[no-untyped-def]
         return self.store.read(fleet.name) or new_state(fleet.name)
 
     async def plan(self, fleet: Fleet, options: PlanOptions = PlanOptions()) -> Plan:
-        async with make_client(self.emulator) as client:
+        async with make_client(self.emulator, seen=self.seen) as client:
             plan = await refresh_and_plan(
                 client,
                 [fleet],
@@ -68,7 +122,7 @@ class Loop:
     ) -> ApplyReport:
         plan = plan or await self.plan(fleet)
         recorder = StateRecorder(self.store, self.state(fleet))
-        async with make_client(self.emulator) as client:
+        async with make_client(self.emulator, seen=self.seen) as client:
             executor = Executor(client, options=self.options, **executor_kw)  # type: ignore[arg-type]
             return await executor.apply(
                 plan, fleets={fleet.name: fleet}, recorders={fleet.name: recorder}

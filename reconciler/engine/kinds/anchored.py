@@ -182,9 +182,9 @@ class AnchoredKind(ResourceKind):
             ctx.block(
                 address,
                 f"a {self.noun} named {spec.name!r} already exists ({same_name[0].id}, "
-                f"{self.describe(same_name[0].observed)}) and this fleet does not own it: "
-                f"`reconciler import {address} {same_name[0].id}` to manage it, or rename "
-                f"this {self.noun} in the manifest",
+                f"{self.describe(same_name[0].observed)}) and this fleet does not own it; "
+                f"import it or rename this {self.noun} in the manifest (`reconciler import "
+                f"{address} {same_name[0].id}` makes it the fleet's)",
             )
             return
         if recorded is None:
@@ -496,8 +496,8 @@ class AnchoredExecutor(KindExecutor):
         if clash:
             raise ActionFailed(
                 f"a {kind.noun} named {spec.name!r} appeared since the plan was made "
-                f"({clash[0].id}) and this fleet does not own it: `reconciler import "
-                f"{job.address} {clash[0].id}` to manage it, or rename this {kind.noun}"
+                f"({clash[0].id}) and this fleet does not own it; import it or rename this "
+                f"{kind.noun} (`reconciler import {job.address} {clash[0].id}`)"
             )
         intent = kind.intent(job.change, spec, intent_id=uuid.uuid4().hex, now=run.now_iso())
         await recorder.update(lambda d: d.intents.__setitem__(intent.intent_id, intent))
