@@ -21,7 +21,8 @@ exit code the CLI uses for it. Adapters translate their libraries' exceptions in
         ├── AuthError                   401/403
         ├── NotFoundError               404
         ├── ApiValidationError          400/409/422
-        │   └── CapacityRefusedError    a create refused for lack of capacity (by error code)
+        │   ├── CapacityRefusedError    a create refused for lack of capacity (by error code)
+        │   └── ConflictError           any other 409, e.g. deleting a volume still mounted
         ├── RateLimitedError            429 after retries
         ├── ServerError                 5xx after retries
         ├── TransportError              connection failures/timeouts after retries
@@ -173,6 +174,15 @@ class CapacityRefusedError(ApiValidationError):
 
     Recognised at the API edge by status and error code (see ``api.translate``), never by
     the words of the message; the executor then tries the next approved offer."""
+
+
+class ConflictError(ApiValidationError):
+    """Shadeform refused a request (409) that conflicts with a resource's current state, such
+    as deleting a volume an instance still mounts or an SSH key an instance still uses.
+
+    Never a capacity refusal: a 409 from a delete, or one whose error code is not a capacity
+    code, lands here (see ``api.translate``). The request may succeed once whatever uses the
+    resource is gone; Shadeform's message says what that is."""
 
 
 class RateLimitedError(ApiError):

@@ -19,6 +19,7 @@ from reconciler.errors import (
     ApiValidationError,
     AuthError,
     CapacityRefusedError,
+    ConflictError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -62,7 +63,8 @@ def _shorten(text: str) -> str:
 
 # Error codes that mean "this offer has no capacity right now". The spec is silent on error
 # bodies; third-party Shadeform clients see 409 with {"error": {"code": "OUT_OF_STOCK"}}, and
-# the other spellings are accepted leniently.
+# the other spellings are accepted leniently. Only a create can be refused for capacity; any
+# other 409 (e.g. the emulator's RESOURCE_IN_USE on a delete) is a ConflictError.
 CAPACITY_ERROR_CODES = frozenset(
     {
         "OUT_OF_STOCK",
@@ -121,12 +123,20 @@ def api_error_code(response: httpx.Response) -> str | None:
     return None
 
 
+def is_delete_endpoint(endpoint: str) -> bool:
+    """``/instances/{id}/delete``, ``/volumes/{id}/delete`` or ``/sshkeys/{id}/delete``."""
+    return endpoint.endswith("/delete")
+
+
 def is_capacity_refusal(status: int, code: str | None, *, endpoint: str) -> bool:
-    """A create refused for capacity: a known capacity error code, or a bare 409 (no code)
-    from a create endpoint, which is how Shadeform reports an offer that sold out."""
+    """A create refused for capacity: a known capacity error code, or a bare 409 (no code),
+    which is how Shadeform reports an offer that sold out. Only a create endpoint can refuse
+    for capacity; a delete (or any other call) never does, whatever its status or code."""
+    if endpoint not in _CREATE_ENDPOINTS:
+        return False
     if code is not None:
         return code in CAPACITY_ERROR_CODES
-    return status == 409 and endpoint in _CREATE_ENDPOINTS
+    return status == 409
 
 
 def describe_transport_error(exc: httpx.RequestError) -> str:
@@ -171,6 +181,11 @@ def error_for_status(
     elif status in (400, 409, 422) or (400 <= status < 500 and code in CAPACITY_ERROR_CODES):
         if is_capacity_refusal(status, code, endpoint=endpoint):
             kind, message = CapacityRefusedError, "Shadeform has no capacity for this offer now."
+        elif status == 409 and is_delete_endpoint(endpoint):
+            kind, message = ConflictError, "Shadeform refused the delete: it is still in use."
+        elif status == 409:
+            kind = ConflictError
+            message = "Shadeform refused the request: it conflicts with the resource's state."
         else:
             kind, message = ApiValidationError, "Shadeform rejected the request."
     elif status == 429:

@@ -23,7 +23,13 @@ from reconciler.emulator.config import (
     SeedVolume,
 )
 from reconciler.emulator.emulator import Emulator
-from reconciler.emulator.problems import BadRequest, CloudProblem, NoCapacity, UnknownResource
+from reconciler.emulator.problems import (
+    BadRequest,
+    CloudProblem,
+    Conflict,
+    NoCapacity,
+    UnknownResource,
+)
 
 __all__ = [
     "SANDBOX_API_KEY",
@@ -33,6 +39,7 @@ __all__ = [
     "CapacitySetting",
     "Catalog",
     "CloudProblem",
+    "Conflict",
     "Emulator",
     "EmulatorConfig",
     "EndpointFaults",

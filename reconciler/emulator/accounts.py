@@ -2,8 +2,11 @@
 
 Owned by :class:`~reconciler.emulator.cloud.Cloud`, which shares its lock and tells us
 which live instances use a volume or a key. Every account starts with a Shadeform-managed
-SSH key that is also the default; it can never be deleted, nor can the current default key
-or a key or volume a live instance uses.
+SSH key that is also the default; it can never be deleted (400). The current default key
+and a key or volume a live instance uses cannot be deleted either, for now: those answer
+409 (:class:`~reconciler.emulator.problems.Conflict`), since the delete succeeds once
+another key is the default or the instance is gone. An instance counts as live until it is
+gone, so also while it is ``deleting``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from reconciler.emulator.catalog import VolumeType, cents_to_dollars
-from reconciler.emulator.problems import BadRequest, CloudProblem, UnknownResource
+from reconciler.emulator.problems import BadRequest, CloudProblem, Conflict, UnknownResource
 from reconciler.emulator.request_models import AddSshKeyRequest, CreateVolumeRequest
 from reconciler.emulator.store import CloudStore, Tables
 
@@ -111,7 +114,7 @@ class Accounts:
             self._volume(volume_id)
             users = self._volume_users(volume_id)
             if users:
-                raise BadRequest(
+                raise Conflict(
                     f"volume {volume_id} is mounted by instance {users[0]}; "
                     "delete the instance first"
                 )
@@ -164,9 +167,14 @@ class Accounts:
             if key_id == self._managed_key_id:
                 raise BadRequest("the Shadeform managed SSH key cannot be deleted")
             if key_id == self._default_key_id:
-                raise BadRequest(f"ssh key {key_id} is the default key and cannot be deleted")
+                raise Conflict(
+                    f"ssh key {key_id} is the default key and cannot be deleted; "
+                    "set another default first"
+                )
             if self._key_in_use(key_id):
-                raise BadRequest(f"ssh key {key_id} is in use by an instance")
+                raise Conflict(
+                    f"ssh key {key_id} is in use by an instance; delete the instance first"
+                )
             del self._keys[key_id]
             self._store.remove("ssh_key", key_id)
 

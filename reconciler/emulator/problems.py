@@ -7,10 +7,17 @@ admin API raises them directly (e.g. :class:`UnknownResource` for an id that doe
 ::
 
     CloudProblem
-    ├── BadRequest (400)        invalid body, unknown cloud/region/type, resource in use
+    ├── BadRequest (400)        invalid body, unknown cloud/region/type, a volume an instance
+    │                           create cannot mount, the managed SSH key (never deletable)
     ├── UnknownResource (404)   no such instance/volume/SSH key (or already deleted)
-    └── NoCapacity (409)        the offer exists but has no capacity right now; its body is
-                                ``{"error": {"code": "OUT_OF_STOCK", "message": "..."}}``
+    ├── NoCapacity (409)        the offer exists but has no capacity right now; its body is
+    │                           ``{"error": {"code": "OUT_OF_STOCK", "message": "..."}}``
+    └── Conflict (409)          a delete refused while the resource is in use (a mounted
+                                volume, a key a live instance uses, the default key); its
+                                body is ``{"error": {"code": "RESOURCE_IN_USE", ...}}``
+
+Every 409 carries a code, so a client can tell "no capacity" from "in use" without reading
+the message (a bare 409 from a create reads as "no capacity" to the client).
 """
 
 from __future__ import annotations
@@ -37,3 +44,11 @@ class UnknownResource(CloudProblem, LookupError):
 class NoCapacity(CloudProblem):
     status = 409
     code = "OUT_OF_STOCK"
+
+
+class Conflict(CloudProblem):
+    """The request conflicts with what the resource is doing now; it succeeds once the
+    conflict is resolved (the instance is gone, another key is the default)."""
+
+    status = 409
+    code = "RESOURCE_IN_USE"

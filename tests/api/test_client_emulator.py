@@ -14,6 +14,8 @@ from reconciler.errors import (
     AmbiguousCreateError,
     ApiValidationError,
     AuthError,
+    CapacityRefusedError,
+    ConflictError,
     NotFoundError,
     ServerError,
     TransportError,
@@ -136,6 +138,38 @@ async def test_volumes_and_ssh_keys(emulator: Emulator, clock: FakeClock) -> Non
         assert key_id not in {k.id for k in await client.list_ssh_keys()}
 
 
+async def test_deleting_a_volume_or_key_in_use_is_a_conflict_not_a_capacity_refusal(
+    emulator: Emulator, clock: FakeClock
+) -> None:
+    async with _client(emulator, clock) as client:
+        volume_id = await client.create_volume(
+            CreateVolumeRequest(cloud="hyperstack", region="canada-1", size_in_gb=10, name="d")
+        )
+        key_id = await client.add_ssh_key(
+            AddSshKeyRequest(name="ci", public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI ci")
+        )
+        instance_id = await client.create_instance(
+            _request("mounts", volume_ids=(volume_id,), ssh_key_id=key_id)
+        )
+        assert (await client.get_volume(volume_id)).mounted_by == instance_id
+        with pytest.raises(ConflictError) as volume_refusal:
+            await client.delete_volume(volume_id)
+        with pytest.raises(ConflictError) as key_refusal:
+            await client.delete_ssh_key(key_id)
+        await client.delete_instance(instance_id)  # gone at once (delete_seconds=0)
+        await client.delete_volume(volume_id)
+        await client.delete_ssh_key(key_id)
+    for refusal in (volume_refusal.value, key_refusal.value):
+        assert not isinstance(refusal, CapacityRefusedError)
+        assert refusal.status == 409 and "still in use" in str(refusal)
+    assert volume_refusal.value.api_message == (
+        f"volume {volume_id} is mounted by instance {instance_id}; delete the instance first"
+    )
+    assert key_refusal.value.api_message == (
+        f"ssh key {key_id} is in use by an instance; delete the instance first"
+    )
+
+
 async def test_a_wrong_key_is_an_auth_error(emulator: Emulator, clock: FakeClock) -> None:
     async with _client(emulator, clock, key="not-the-key") as client:
         with pytest.raises(AuthError):
@@ -153,7 +187,7 @@ async def test_exhausted_capacity_is_rejected_without_retrying(
 ) -> None:
     emulator.set_capacity("hyperstack", "canada-1", "A6000", available=False)
     async with _client(emulator, clock) as client:
-        with pytest.raises(ApiValidationError) as caught:
+        with pytest.raises(CapacityRefusedError) as caught:
             await client.create_instance(_request("full"))
     assert caught.value.status == 409
     assert emulator.create_count("full") == 0

@@ -14,6 +14,7 @@ from reconciler.errors import (
     ApiValidationError,
     AuthError,
     CapacityRefusedError,
+    ConflictError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -34,7 +35,7 @@ def _response(status: int, **kwargs: object) -> httpx.Response:
         (401, AuthError),
         (403, AuthError),
         (404, NotFoundError),
-        (409, ApiValidationError),
+        (409, ConflictError),
         (422, ApiValidationError),
         (429, RateLimitedError),
         (500, ServerError),
@@ -188,7 +189,7 @@ def test_a_nested_error_object_gives_its_message() -> None:
     assert error.api_message == "sold out"
 
 
-def test_a_409_from_a_read_is_not_a_capacity_refusal() -> None:
+def test_a_409_from_an_update_is_a_conflict_not_a_capacity_refusal() -> None:
     error = error_for_status(
         _response(409, json={"error": "conflict"}),
         method="POST",
@@ -196,4 +197,47 @@ def test_a_409_from_a_read_is_not_a_capacity_refusal() -> None:
         attempts=1,
         secret=SECRET,
     )
-    assert type(error) is ApiValidationError
+    assert type(error) is ConflictError
+    assert isinstance(error, ApiValidationError)  # still "Shadeform rejected it"
+
+
+def _delete_error(endpoint: str, body: object) -> ApiError:
+    return error_for_status(
+        _response(409, json=body), method="POST", endpoint=endpoint, attempts=1, secret=SECRET
+    )
+
+
+DELETE_ENDPOINTS = ["/volumes/v-1/delete", "/sshkeys/k-1/delete", "/instances/i-1/delete"]
+
+
+@pytest.mark.parametrize("endpoint", DELETE_ENDPOINTS)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": "RESOURCE_IN_USE", "message": "volume v-1 is mounted by i-1"}},
+        {"error": "volume v-1 is mounted by i-1"},  # a bare 409
+        {"error": {"code": "OUT_OF_STOCK", "message": "even a capacity code"}},
+    ],
+)
+def test_a_409_from_a_delete_is_a_conflict_never_a_capacity_refusal(
+    endpoint: str, body: object
+) -> None:
+    error = _delete_error(endpoint, body)
+    assert type(error) is ConflictError
+    assert str(error).startswith("Shadeform refused the delete: it is still in use.")
+    assert f"(POST {endpoint} -> 409)" in str(error)
+    assert error.exit_code == 6
+
+
+def test_a_conflict_says_what_shadeform_said() -> None:
+    body = {"error": {"code": "RESOURCE_IN_USE", "message": "volume v-1 is mounted by i-1"}}
+    error = _delete_error("/volumes/v-1/delete", body)
+    assert error.api_message == "volume v-1 is mounted by i-1"
+    assert "Shadeform said: volume v-1 is mounted by i-1" in str(error)
+
+
+def test_an_in_use_code_on_a_create_is_a_conflict_and_a_bare_409_still_capacity() -> None:
+    in_use = _create_error(409, {"error": {"code": "RESOURCE_IN_USE", "message": "in use"}})
+    assert type(in_use) is ConflictError
+    bare = _create_error(409, {"error": "sold out"})
+    assert type(bare) is CapacityRefusedError

@@ -235,11 +235,14 @@ def test_every_error_answer_is_an_error_object_the_spec_leaves_undefined(
         if response.content:  # a lost answer is an empty 502, like a gateway's
             body = response.json()
             assert list(body) == ["error"] and body["error"]
-            if isinstance(body["error"], dict):  # a capacity refusal carries a code
-                assert response.status_code == 409
-                assert body["error"]["code"] == "OUT_OF_STOCK" and body["error"]["message"]
+            if response.status_code == 409:  # every 409 carries a code
+                path = response.request.url.path
+                code = "OUT_OF_STOCK" if path.endswith("/create") else "RESOURCE_IN_USE"
+                assert body["error"]["code"] == code and body["error"]["message"]
             else:
                 assert isinstance(body["error"], str)
+    conflicts = {r.request.url.path.split("/")[2] for r in errors if r.status_code == 409}
+    assert conflicts == {"instances", "volumes", "sshkeys"}  # capacity and both in-use kinds
 
 
 def test_every_request_the_emulator_accepted_is_valid_per_the_spec(
