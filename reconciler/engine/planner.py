@@ -91,6 +91,11 @@ class _FleetPlanner:
             for kind in KINDS
             for address, record in kind.records(state).items()
         }
+        self.recorded_ids: dict[str, str] = {
+            address: record.resource_id
+            for kind in KINDS
+            for address, record in kind.records(state).items()
+        }
         self.users: dict[str, list[str]] = {}
         """Recorded address -> the recorded addresses that use it."""
         for user, refs in sorted(self.recorded_refs.items()):
@@ -239,17 +244,23 @@ class _FleetPlanner:
                             "--target or --exclude?); plan them together"
                         )
                     forced = any(
-                        r.code is ReasonCode.DEPENDENCY_REPLACED and r.message.startswith(ref + " ")
+                        r.code is ReasonCode.DEPENDENCY_REPLACED
+                        and r.message.startswith(f"{ref} is created anew")
                         for c in changes
                         for r in c.reasons
                     )
                     if forced and not created:
                         return address, f"waits for {ref}, which this plan leaves alone"
-            if any(_destroys(c) for c in changes):
+            current = self.recorded_ids.get(address)
+            if any(_destroys(c) and c.resource_id == current for c in changes):
+                # What uses the address's resource goes first. (A duplicate or a replaced
+                # predecessor is not what anything uses now: the executor still orders it.)
                 for user in self.users.get(address, ()):
-                    if not any(
-                        _destroys(c) or c.action is Action.FORGET for c in by_address.get(user, ())
-                    ):
+                    user_changes = by_address.get(user, ())
+                    # Deleted or replaced by this plan, or gone already (a record to forget,
+                    # or one created anew because what it recorded is gone).
+                    gone = any(c.action in (Action.FORGET, Action.CREATE) for c in user_changes)
+                    if not gone and not any(_destroys(c) for c in user_changes):
                         noun = kind_named(changes[0].kind).noun
                         return address, (
                             f"this {noun} is used by {user}, which this plan does not replace "

@@ -37,6 +37,14 @@ class InstanceRecord(StateModel):
     placement: dict[str, Any] | None = Field(
         default=None, description="The offer used (cloud, region, type, rental, price)"
     )
+    uses: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "The managed volumes and key it was created with: address -> id. An instance "
+            "whose volume or key has been created anew since is replaced (ids are fixed at "
+            "create), even if the run that replaced them stopped before getting to it"
+        ),
+    )
     created_at: str
     updated_at: str
     refreshed_at: str | None = None

@@ -152,3 +152,104 @@ class CrashWorld:
         assert len(owned) == sum(int(v) for v in wanted.values()), (len(owned), wanted)
         plan = self.run(self.args("plan", "--detailed-exitcode", "--intent-grace", INTENT_GRACE))
         assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-2000:]
+
+
+GRAPH_KEYS = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPenzzDzy8N96p2k2wGYn8frzCDilM2PBqpub6pYniC2 one",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkcB45Nq3DT5w/PUEqM3M/ej5Nt0D6W7s70kHOwXfvT two",
+)
+# Each version changes the graph: a new key (replaces the key and both instances), a bigger
+# volume (replaces the volume and the instance that mounts it).
+GRAPH_VERSIONS = [
+    {"key": 0, "size": 100},
+    {"key": 1, "size": 100},
+    {"key": 1, "size": 200},
+    {"key": 0, "size": 300},
+]
+
+
+@dataclass
+class GraphWorld(CrashWorld):
+    """A fleet with a managed volume and SSH key that two instances use. Names carry a token
+    of their own: volumes and keys have no tags, so another trial's would block ours."""
+
+    token: str = ""
+
+    @property
+    def fleet(self) -> str:
+        return f"graph{self.token}"
+
+    @property
+    def volume_name(self) -> str:
+        return f"data-{self.token}"
+
+    @property
+    def key_name(self) -> str:
+        return f"deploy-{self.token}"
+
+    def write_version(self, index: int) -> None:
+        self.version = index % len(GRAPH_VERSIONS)
+        version = GRAPH_VERSIONS[self.version]
+        lines = [
+            f"fleet: {self.fleet}",
+            "volumes:",
+            f"  - name: {self.volume_name}",
+            "    cloud: hyperstack",
+            "    region: canada-1",
+            f"    size_in_gb: {version['size']}",
+            "ssh_keys:",
+            f"  - name: {self.key_name}",
+            f'    public_key: "{GRAPH_KEYS[int(version["key"])]}"',
+            "defaults:",
+            "  cloud: hyperstack",
+            "  region: canada-1",
+            "  shade_instance_type: A6000",
+            "  shade_cloud: true",
+            f"  ssh_key: {self.key_name}",
+            "instances:",
+            "  - name: trainer",
+            f"    volumes: [{self.volume_name}]",
+            "  - name: helper",
+        ]
+        for old in (self.root / "fleets").glob("*.yaml"):
+            old.unlink()
+        (self.root / "fleets" / "graph.yaml").write_text("\n".join(lines) + "\n")
+
+    def apply_args(self) -> list[str]:
+        return [*super().apply_args(), "--allow-data-loss"]
+
+    def listed(self, what: str) -> list[dict]:
+        response = httpx.get(
+            f"{self.base_url}/{what}", headers={"X-API-KEY": SANDBOX_API_KEY}, timeout=30
+        )
+        response.raise_for_status()
+        key = "volumes" if what == "volumes" else "ssh_keys"
+        return list(response.json()[key])
+
+    def check_invariants(self) -> None:
+        """No duplicate instance, volume or key; every one of them recorded; nothing to do."""
+        fleet_tag = f"reconciler:fleet={self.fleet}"
+        owned = [i for i in self.live() if fleet_tag in i.get("tags", [])]
+        names = Counter(i["name"] for i in owned)
+        assert names == Counter({"trainer": 1, "helper": 1}), names
+        volumes = [v for v in self.listed("volumes") if v["name"] == self.volume_name]
+        keys = [k for k in self.listed("sshkeys") if k["name"] == self.key_name]
+        assert len(volumes) == 1, f"duplicate volumes: {volumes}"
+        assert len(keys) == 1, f"duplicate keys: {keys}"
+        version = GRAPH_VERSIONS[self.version]
+        assert volumes[0]["size_in_gb"] == version["size"]
+        assert keys[0]["public_key"].split()[1] == GRAPH_KEYS[int(version["key"])].split()[1]
+        state = json.loads((self.root / "state" / f"{self.fleet}.json").read_text())
+        recorded = {r["instance_id"] for r in state["instances"].values()}
+        assert {i["id"] for i in owned} <= recorded, "an instance missing from the state"
+        resources = {r["resource_id"] for r in state["resources"].values()}
+        assert {volumes[0]["id"], keys[0]["id"]} == resources, (resources, volumes, keys)
+        trainer = next(i for i in owned if i["name"] == "trainer")
+        info = httpx.get(
+            f"{self.base_url}/instances/{trainer['id']}/info",
+            headers={"X-API-KEY": SANDBOX_API_KEY},
+            timeout=30,
+        ).json()
+        assert info["volume_ids"] == [volumes[0]["id"]] and info["ssh_key_id"] == keys[0]["id"]
+        plan = self.run(self.args("plan", "--detailed-exitcode", "--intent-grace", INTENT_GRACE))
+        assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-2000:]

@@ -168,6 +168,9 @@ class AnchoredKind(ResourceKind):
             self._plan_undesired(ctx, address, recorded, current, found)
             return
         after = self.comparable(spec, ctx.key)
+        if recorded is not None and current is not None and found is not None:
+            self._plan_interrupted_replacement(ctx, address, current, found, after)
+            return
         if recorded is not None and current is not None:
             before = {**recorded.applied_spec}
             before.update({k: v for k, v in current.observed.items() if k in before})
@@ -203,6 +206,74 @@ class AnchoredKind(ResourceKind):
                 after=after,
                 reasons=(why,),
                 hourly_cents_after=self.hourly_cents(ctx, after),
+            )
+        )
+
+    def _plan_interrupted_replacement(
+        self,
+        ctx: PlanContext,
+        address: str,
+        current: LiveResource,
+        found: LiveResource,
+        after: dict[str, Any],
+    ) -> None:
+        """A create-first replacement created ``found`` and stopped before recording it: if
+        it is what the manifest wants, adopt it (a create already done) and delete the
+        predecessor once what uses it is gone; else it goes, and the replacement starts over."""
+        if diff_specs(dict(found.observed), after, updatable=frozenset()):
+            ctx.add(
+                Change(
+                    address=address,
+                    kind=self.name,  # type: ignore[arg-type]
+                    action=Action.DELETE,
+                    resource_id=found.id,
+                    before=dict(found.observed),
+                    reasons=(
+                        reason(
+                            ReasonCode.DUPLICATE_ORPHAN,
+                            f"{found.id} was created by an interrupted run for a spec that "
+                            "has changed since, and never used",
+                        ),
+                    ),
+                    hourly_cents_before=self.hourly_cents(ctx, dict(found.observed)),
+                )
+            )
+            recorded = self.records(ctx.state)[address]
+            before = {**recorded.applied_spec}
+            before.update({k: v for k, v in current.observed.items() if k in before})
+            self._plan_existing(ctx, address, current, before, after, adopt=False)
+            return
+        ctx.add(
+            Change(
+                address=address,
+                kind=self.name,  # type: ignore[arg-type]
+                action=Action.CREATE,
+                resource_id=found.id,
+                adopt=True,
+                after=after,
+                reasons=(
+                    reason(
+                        ReasonCode.ADOPTED_ORPHAN,
+                        f"adopted {found.id}: an interrupted run created it to replace "
+                        f"{current.id}",
+                    ),
+                ),
+                hourly_cents_after=self.hourly_cents(ctx, after),
+            )
+        )
+        ctx.add(
+            Change(
+                address=address,
+                kind=self.name,  # type: ignore[arg-type]
+                action=Action.DELETE,
+                resource_id=current.id,
+                before=dict(current.observed),
+                destroys_data=self.destroys_data,
+                reasons=(
+                    reason(ReasonCode.FORCES_REPLACEMENT, f"replaced by {found.id}"),
+                    *((self._data_reason(current.id, "deleting"),) if self.destroys_data else ()),
+                ),
+                hourly_cents_before=self.hourly_cents(ctx, dict(current.observed)),
             )
         )
 
@@ -431,6 +502,18 @@ class AnchoredExecutor(KindExecutor):
             raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
         if change.action is Action.CREATE:
             await gate.before_create()
+            if change.adopt and change.resource_id:  # created by an interrupted run
+                previous = recorder.state.resources.get(change.address)
+                await self._record(
+                    job,
+                    spec,
+                    change.resource_id,
+                    retiring=previous.resource_id
+                    if previous is not None and previous.resource_id != change.resource_id
+                    else None,
+                )
+                gate.created()
+                return f"adopted {change.resource_id}", change.resource_id
             new_id = await self._create(job, spec)
             gate.created()
             return f"created {new_id}", new_id

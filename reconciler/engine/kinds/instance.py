@@ -18,6 +18,10 @@ from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.diff import diff_specs
 from reconciler.engine.kinds.base import FleetObservation, KindExecutor, Recorded, ResourceKind
 from reconciler.engine.kinds.live_instances import to_live_instance
+from reconciler.engine.kinds.references import (
+    instance_references,
+    recorded_instance_references,
+)
 from reconciler.engine.placement import PLACEMENT_KEYS, Envelope, envelope_for
 from reconciler.engine.plan_context import PlanContext, address_selected, reason
 from reconciler.errors import ManifestError, ManifestIssue
@@ -37,11 +41,8 @@ from reconciler.models.plan import (
 )
 from reconciler.models.spec import (
     SSH_KEY_PREFIX,
-    VOLUME_PREFIX,
     Fleet,
     InstanceSpec,
-    ssh_key_address,
-    volume_address,
 )
 from reconciler.models.state import FleetState
 
@@ -53,20 +54,6 @@ UPDATABLE_IN_PLACE: frozenset[str] = frozenset(UpdateRequest.model_fields)
 """What Shadeform's ``/instances/{id}/update`` can change: exactly its request's fields. The
 diff marks every other field as forcing a replacement, and the update request is built from
 these, so the two cannot drift apart."""
-
-
-def instance_references(spec: InstanceSpec) -> tuple[str, ...]:
-    refs = [volume_address(spec.fleet, v) for v in spec.volumes]
-    if spec.ssh_key is not None:
-        refs.append(ssh_key_address(spec.fleet, spec.ssh_key))
-    return tuple(refs)
-
-
-def recorded_instance_references(fleet: str, applied: dict[str, Any]) -> tuple[str, ...]:
-    refs = [f"{fleet}/{VOLUME_PREFIX}{v}" for v in applied.get("volumes", ()) or ()]
-    if applied.get("ssh_key"):
-        refs.append(f"{fleet}/{SSH_KEY_PREFIX}{applied['ssh_key']}")
-    return tuple(refs)
 
 
 class InstanceKind(ResourceKind):
@@ -361,20 +348,42 @@ class _InstancePlanner:
             )
         if any(c.forces_replacement for c in field_changes):
             return Action.REPLACE, _field_reasons(field_changes)
-        recreated = [a for a in instance_references(spec) if a in self.ctx.recreated]
-        if recreated:
-            return Action.REPLACE, tuple(
-                reason(
-                    ReasonCode.DEPENDENCY_REPLACED,
-                    f"{a} is created anew, and an instance's "
-                    f"{'ssh_key_id' if '/' + SSH_KEY_PREFIX in a else 'volume_ids'} "
-                    "is fixed when it is created",
-                )
-                for a in recreated
-            )
+        forced = self._dependencies_created_anew(spec)
+        if forced:
+            return Action.REPLACE, forced
         if field_changes:
             return Action.UPDATE, _field_reasons(field_changes)
         return Action.NOOP, (() if adopt else (reason(ReasonCode.UNCHANGED, "up to date"),))
+
+    def _dependencies_created_anew(self, spec: InstanceSpec) -> tuple[Reason, ...]:
+        """Why the instance must be replaced for what it uses: a volume or key this plan
+        creates anew, or one created anew since the instance was (by a run that stopped
+        before replacing it). Their ids are fixed when an instance is created."""
+        ctx = self.ctx
+        record = ctx.state.instances.get(spec.address)
+        used = record.uses if record is not None else {}
+        reasons = []
+        for address in instance_references(spec):
+            field = "ssh_key_id" if "/" + SSH_KEY_PREFIX in address else "volume_ids"
+            if address in ctx.recreated:
+                reasons.append(
+                    reason(
+                        ReasonCode.DEPENDENCY_REPLACED,
+                        f"{address} is created anew, and an instance's {field} is fixed when "
+                        "it is created",
+                    )
+                )
+                continue
+            now = ctx.state.resources.get(address)
+            if now is not None and address in used and used[address] != now.resource_id:
+                reasons.append(
+                    reason(
+                        ReasonCode.DEPENDENCY_REPLACED,
+                        f"{address} was created anew ({now.resource_id}) after this instance, "
+                        f"which still uses {used[address]} ({field} is fixed when it is created)",
+                    )
+                )
+        return tuple(reasons)
 
     def _plan_create(
         self,

@@ -27,6 +27,7 @@ from reconciler.engine.apply_context import (
 from reconciler.engine.comparable import comparable_spec
 from reconciler.engine.events import ActionEvent, InstanceWait, Phase
 from reconciler.engine.kinds.base import KindExecutor
+from reconciler.engine.kinds.references import instance_references
 from reconciler.engine.placement import apply_offer, with_placement_of
 from reconciler.engine.recorder import StateRecorder
 from reconciler.errors import (
@@ -105,11 +106,13 @@ class InstanceExecutor(KindExecutor):
         change, fleet, recorder, gate = job.change, job.fleet, job.recorder, job.gate
         if change.create_before_destroy:
             await self._check_owned(fleet, old_id)
+            previous = recorder.state.instances.get(change.address)
+            old_uses = previous.uses if previous and previous.instance_id == old_id else {}
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
             if self.run_.options.wait:
-                await self._wait_one(fleet, change, new_id, recorder, old_id)
+                await self._wait_one(fleet, change, new_id, recorder, old_id, old_uses)
             await gate.before_destroy()
             await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited)
             gate.destroyed()
@@ -162,8 +165,9 @@ class InstanceExecutor(KindExecutor):
         intent = self.kind.intent(job.change, spec, intent_id=uuid.uuid4().hex, now=run.now_iso())
         await recorder.update(lambda d: d.intents.__setitem__(intent.intent_id, intent))
         run.failpoints.hit("intent_recorded", self.kind.name)
+        uses = _references_in(spec, recorder.state)
         request = CreateRequest.from_spec(
-            _with_resolved_references(spec, recorder.state),
+            _with_resolved_references(spec, uses),
             extra_tags=(*ownership_tags(fleet, spec.address), f"{INTENT_TAG}{intent.intent_id}"),
         )
         run.failpoints.hit("create_sent", self.kind.name)
@@ -203,6 +207,7 @@ class InstanceExecutor(KindExecutor):
                     if offer
                     else None
                 ),
+                uses=uses,
                 created_at=now,
                 updated_at=now,
             )
@@ -317,6 +322,7 @@ class InstanceExecutor(KindExecutor):
                 # A placement envelope leaves cloud/region/type open: keep where it runs.
                 applied_spec=with_placement_of(applied, change.after),
                 placement=previous.placement if previous else None,
+                uses=previous.uses if previous else {},
                 created_at=previous.created_at if previous else now,
                 updated_at=now,
             )
@@ -332,7 +338,13 @@ class InstanceExecutor(KindExecutor):
         return boot * 2 + 120 if boot else DEFAULT_WAIT_TIMEOUT
 
     async def _wait_one(
-        self, fleet: str, change: Change, new_id: str, recorder: StateRecorder, old_id: str
+        self,
+        fleet: str,
+        change: Change,
+        new_id: str,
+        recorder: StateRecorder,
+        old_id: str,
+        old_uses: dict[str, str],
     ) -> None:
         """create_before_destroy: the new instance must be active before the old one goes."""
         run = self.run_
@@ -352,7 +364,7 @@ class InstanceExecutor(KindExecutor):
                     f" ({current.status_details})" if current and current.status_details else ""
                 )
                 # Keep the old, working instance as the address's record; drop the new one.
-                await self._restore(recorder, change, old_id)
+                await self._restore(recorder, change, old_id, old_uses)
                 if status not in ("deleting", "deleted"):
                     await self._delete(fleet, change, new_id, until_gone=False)
                 raise ActionFailed(
@@ -363,7 +375,7 @@ class InstanceExecutor(KindExecutor):
                 # The old instance still serves: keep it as the address's record and take the
                 # unfinished replacement away, so the next run starts the replacement afresh
                 # instead of deleting the serving instance as a "duplicate".
-                await self._restore(recorder, change, old_id)
+                await self._restore(recorder, change, old_id, old_uses)
                 await self._delete(fleet, change, new_id, until_gone=False)
                 raise ActionFailed(
                     f"cancelled ({run.cancel.reason}) while waiting for {new_id} to become "
@@ -384,7 +396,9 @@ class InstanceExecutor(KindExecutor):
             run.emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}", (wait,))
             await run.pause(run.options.poll_interval)
 
-    async def _restore(self, recorder: StateRecorder, change: Change, old_id: str) -> None:
+    async def _restore(
+        self, recorder: StateRecorder, change: Change, old_id: str, old_uses: dict[str, str]
+    ) -> None:
         previous_spec = change.before or {}
         now = self.run_.now_iso()
 
@@ -393,6 +407,7 @@ class InstanceExecutor(KindExecutor):
                 address=change.address,
                 instance_id=old_id,
                 applied_spec=previous_spec,
+                uses=old_uses,
                 created_at=now,
                 updated_at=now,
             )
@@ -517,29 +532,26 @@ def claim_id(
     run.claimed_ids[resource_id] = address
 
 
-def _with_resolved_references(spec: InstanceSpec, state: FleetState) -> InstanceSpec:
-    """``spec`` with its managed volume and key names turned into the ids the state holds."""
-    if not spec.volumes and spec.ssh_key is None:
+def _references_in(spec: InstanceSpec, state: FleetState) -> dict[str, str]:
+    """The ids the state holds for the managed volumes and key ``spec`` uses, by address."""
+    uses = {}
+    for address in instance_references(spec):
+        record = state.resources.get(address)
+        if record is None:
+            raise ActionFailed(f"{address}, which it uses, is not created (not in the state)")
+        uses[address] = record.resource_id
+    return uses
+
+
+def _with_resolved_references(spec: InstanceSpec, uses: dict[str, str]) -> InstanceSpec:
+    """``spec`` with its managed volume and key names turned into their ids."""
+    if not uses:
         return spec
-    volume_ids = list(spec.volume_ids)
-    for name in spec.volumes:
-        address = volume_address(spec.fleet, name)
-        record = state.resources.get(address)
-        if record is None:
-            raise ActionFailed(
-                f"its volume {address} is not created (not in the state); plan again"
-            )
-        volume_ids.append(record.resource_id)
-    ssh_key_id = spec.ssh_key_id
-    if spec.ssh_key is not None:
-        address = ssh_key_address(spec.fleet, spec.ssh_key)
-        record = state.resources.get(address)
-        if record is None:
-            raise ActionFailed(
-                f"its SSH key {address} is not created (not in the state); plan again"
-            )
-        ssh_key_id = record.resource_id
-    return spec.model_copy(update={"volume_ids": tuple(volume_ids), "ssh_key_id": ssh_key_id})
+    volume_ids = (*spec.volume_ids, *(uses[volume_address(spec.fleet, v)] for v in spec.volumes))
+    ssh_key_id = (
+        uses[ssh_key_address(spec.fleet, spec.ssh_key)] if spec.ssh_key else spec.ssh_key_id
+    )
+    return spec.model_copy(update={"volume_ids": volume_ids, "ssh_key_id": ssh_key_id})
 
 
 def _boot_of(change: Change) -> int | None:
