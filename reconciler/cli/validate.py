@@ -189,10 +189,11 @@ def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
             fleet.name,
             _count(len(fleet.instances), "instance"),
             count_gpus(fleet.instances),
+            _resources(fleet),
         )
         for fleet in fleets
     ]
-    widths = [max((len(row[column]) for row in rows), default=0) for column in range(4)]
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(5)]
     for row in rows:
         cells = [
             cell.ljust(width) if n < 2 else cell.rjust(width)
@@ -201,7 +202,25 @@ def write_summary(fleets: Sequence[Fleet], stream: TextIO) -> None:
         stream.write("  ".join(cells).rstrip() + "\n")
     instances = sum(len(fleet.instances) for fleet in fleets)
     gpus = count_gpus(i for f in fleets for i in f.instances)
-    stream.write(f"OK: {_count(len(fleets), 'fleet')}, {_count(instances, 'instance')}, {gpus}\n")
+    volumes = sum(len(f.volumes) for f in fleets)
+    keys = sum(len(f.ssh_keys) for f in fleets)
+    extra = (f", {_count(volumes, 'volume')}" if volumes else "") + (
+        f", {_count(keys, 'SSH key')}" if keys else ""
+    )
+    stream.write(
+        f"OK: {_count(len(fleets), 'fleet')}, {_count(instances, 'instance')}, {gpus}{extra}\n"
+    )
+
+
+def _resources(fleet: Fleet) -> str:
+    """``1 volume (2000 GB), 1 SSH key``, or nothing when the fleet has neither."""
+    parts = []
+    if fleet.volumes:
+        size = sum(v.size_in_gb for v in fleet.volumes)
+        parts.append(f"{_count(len(fleet.volumes), 'volume')} ({size:,} GB)")
+    if fleet.ssh_keys:
+        parts.append(_count(len(fleet.ssh_keys), "SSH key"))
+    return ", ".join(parts)
 
 
 def _count(number: int, noun: str) -> str:

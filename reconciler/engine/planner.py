@@ -36,6 +36,7 @@ from reconciler.models.plan import (
     BlockedKind,
     Change,
     FleetPlan,
+    Kept,
     ReasonCode,
 )
 from reconciler.models.spec import Fleet
@@ -223,25 +224,45 @@ class _FleetPlanner:
             held = self._first_held(by_address)
             if held is None:
                 return
-            address, message = held
+            address, message, keep = held
+            kind = kind_named(by_address[address][0].kind)
             ctx.changes = [c for c in ctx.changes if c.address != address]
             ctx.recreated.discard(address)
-            ctx.blocked.setdefault(address, Blocked(address=address, message=message))
+            if keep:
+                # A destroy leaves what its kept resources use, and says so.
+                ctx.kept.append(
+                    Kept(
+                        address=address,
+                        kind=kind.name,  # type: ignore[arg-type]
+                        resource_id=self.recorded_ids[address],
+                        message=f"{kind.noun} {self.recorded_ids[address]}: {message}",
+                    )
+                )
+                kind.count_untouched(ctx, address)
+            else:
+                ctx.blocked.setdefault(address, Blocked(address=address, message=message))
 
-    def _first_held(self, by_address: dict[str, list[Change]]) -> tuple[str, str] | None:
-        """The first address (in plan order) whose changes cannot run, and why."""
+    def _first_held(self, by_address: dict[str, list[Change]]) -> tuple[str, str, bool] | None:
+        """The first address (in plan order) whose changes cannot run, why, and whether it
+        is simply kept (a destroy leaves what the resources it leaves use)."""
         ctx = self.ctx
         for address, changes in by_address.items():
             if any(_creates(c) for c in changes):
                 for ref in self._new_refs(address):
                     waiting = ctx.waiting(ref)
                     if waiting is not None:
-                        return address, f"waits for {ref}, which is left alone: {waiting.message}"
+                        return (
+                            address,
+                            f"waits for {ref}, which is left alone: {waiting.message}",
+                            False,
+                        )
                     created = any(_creates(c) for c in by_address.get(ref, ()))
                     if ref not in self.recorded_refs and not created:  # not in the state
-                        return address, (
+                        return (
+                            address,
                             f"uses {ref}, which this plan does not create (left out by "
-                            "--target or --exclude?); plan them together"
+                            "--target or --exclude?); plan them together",
+                            False,
                         )
                     forced = any(
                         r.code is ReasonCode.DEPENDENCY_REPLACED
@@ -250,7 +271,7 @@ class _FleetPlanner:
                         for r in c.reasons
                     )
                     if forced and not created:
-                        return address, f"waits for {ref}, which this plan leaves alone"
+                        return address, f"waits for {ref}, which this plan leaves alone", False
             current = self.recorded_ids.get(address)
             if any(_destroys(c) and c.resource_id == current for c in changes):
                 # What uses the address's resource goes first. (A duplicate or a replaced
@@ -261,10 +282,14 @@ class _FleetPlanner:
                     # or one created anew because what it recorded is gone).
                     gone = any(c.action in (Action.FORGET, Action.CREATE) for c in user_changes)
                     if not gone and not any(_destroys(c) for c in user_changes):
+                        if self.ctx.options.destroy and not self.ctx.selected(user):
+                            return address, f"used by {user}, which this destroy leaves", True
                         noun = kind_named(changes[0].kind).noun
-                        return address, (
+                        return (
+                            address,
                             f"this {noun} is used by {user}, which this plan does not replace "
-                            f"or delete; plan them together (what uses a {noun} goes first)"
+                            f"or delete; plan them together (what uses a {noun} goes first)",
+                            False,
                         )
         return None
 

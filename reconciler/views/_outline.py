@@ -187,7 +187,7 @@ def data_loss_lines(plan: Plan) -> list[str]:
 
 
 DATA_LOSS_HEADING = "This plan destroys data (apply refuses it without --allow-data-loss):"
-KEPT_HEADING = "Kept by this destroy, with their data (--allow-data-loss deletes them too):"
+KEPT_HEADING = "Kept by this destroy:"
 
 
 def unsettled_parts(*, blocked: int, pending: int, no_capacity: int) -> list[str]:

@@ -54,7 +54,7 @@ def test_validate_defaults_to_specs_and_prints_a_summary(runner: CliRunner, tmp_
         "GPUs",
     ]
     assert lines[2].split() == ["specs/training.yaml", "training", "1", "instance", "8", "GPUs"]
-    assert lines[-1] == "OK: 3 fleets, 9 instances, 16 GPUs"
+    assert lines[-1] == "OK: 3 fleets, 9 instances, 16 GPUs, 1 volume, 1 SSH key"
 
 
 def test_validate_prints_every_error_and_exits_3(runner: CliRunner, tmp_path: Path) -> None:

@@ -63,4 +63,8 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     left = subprocess.run(
         [*reconciler, "state", "list"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    assert [line.split()[0] for line in left.stdout.splitlines()] == ["training/trainer"]
+    assert [line.split()[0] for line in left.stdout.splitlines()] == [
+        "training/ssh_key.ci-deploy",
+        "training/volume.checkpoints",
+        "training/trainer",
+    ], "the kept box, and the key and volume it uses"

@@ -33,6 +33,7 @@ PROPERTY_SETTINGS = settings(
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("props")
     shutil.copytree(SPECS / "scripts", root / "scripts")
+    shutil.copytree(SPECS / "keys", root / "keys")
     return root
 
 

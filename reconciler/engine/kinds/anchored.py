@@ -367,7 +367,8 @@ class AnchoredKind(ResourceKind):
                         resource_id=current.id,
                         message=(
                             f"{self.noun} {current.id} "
-                            f"({self.describe(recorded.applied_spec)}) and its data"
+                            f"({self.describe(recorded.applied_spec)}) and its data "
+                            "(--allow-data-loss deletes it)"
                         ),
                     )
                 )
