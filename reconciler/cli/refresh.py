@@ -87,7 +87,8 @@ def refreshed(
 
 
 def record_refresh(done: Refreshed) -> None:
-    """Write each recorded instance's live attributes (status, IP, SSH, price) into the state."""
+    """Write each recorded instance's live attributes (status, IP, SSH, price), and each
+    volume's and key's, into the state."""
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     for name, state in sorted(done.states.items()):
         if state.serial == 0:
@@ -98,11 +99,22 @@ def record_refresh(done: Refreshed) -> None:
             seen = live.by_id.get(record.instance_id)
             attrs = seen.model_dump(mode="json") if seen else {"status": "not_found"}
             records[address] = record.model_copy(update={"live": attrs, "refreshed_at": now})
-        stored = done.stores.stores[name].write(state.model_copy(update={"instances": records}))
+        resources = {}
+        for address, resource in state.resources.items():
+            found = live.resources.get(resource.resource_id)
+            attrs = found.model_dump(mode="json") if found else {"status": "not_found"}
+            resources[address] = resource.model_copy(update={"live": attrs, "refreshed_at": now})
+        stored = done.stores.stores[name].write(
+            state.model_copy(update={"instances": records, "resources": resources})
+        )
         gone = sum(1 for a in records.values() if a.live and a.live.get("health") in (None, "gone"))
+        lost = sum(1 for r in resources.values() if r.live and r.live.get("status") == "not_found")
+        others = (
+            f", {len(resources)} volume(s) and key(s) refreshed ({lost} gone)" if resources else ""
+        )
         click.echo(
             f"{name}: {len(records)} instance(s) refreshed, {gone} gone, "
-            f"{len(live.orphans)} orphan(s) found; state serial {stored.serial}."
+            f"{len(live.orphans)} orphan(s) found{others}; state serial {stored.serial}."
         )
 
 

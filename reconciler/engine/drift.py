@@ -27,7 +27,7 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
                 kind, message = DriftKind.PREEMPTED, "spot instance was reclaimed by Shadeform"
             else:
                 kind, message = DriftKind.GONE, "deleted outside the reconciler"
-            items.append(DriftItem(address=address, instance_id=record.instance_id, kind=kind,
+            items.append(DriftItem(address=address, resource_id=record.instance_id, kind=kind,
                                    message=message))  # fmt: skip
             continue
         last_seen = record.live or {}
@@ -35,7 +35,7 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             items.append(
                 DriftItem(
                     address=address,
-                    instance_id=record.instance_id,
+                    resource_id=record.instance_id,
                     kind=DriftKind.NOT_OWNED,
                     message=f"no longer carries the tag {fleet_tag}",
                 )
@@ -48,7 +48,7 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             items.append(
                 DriftItem(
                     address=address,
-                    instance_id=record.instance_id,
+                    resource_id=record.instance_id,
                     kind=DriftKind.BROKEN,
                     message=f"in error{detail}",
                 )
@@ -63,7 +63,7 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
             items.append(
                 DriftItem(
                     address=address,
-                    instance_id=record.instance_id,
+                    resource_id=record.instance_id,
                     kind=DriftKind.CHANGED,
                     message="changed outside the reconciler",
                     field_changes=changes,
@@ -75,13 +75,49 @@ def fleet_drift(state: FleetState, live: LiveSnapshot) -> FleetDrift:
         items.append(
             DriftItem(
                 address=orphan.address or f"(no address tag) {orphan.name}",
-                instance_id=orphan.id,
+                resource_id=orphan.id,
                 kind=DriftKind.UNRECORDED,
                 message="carries the fleet's tags but is not in the state (an interrupted "
                 "apply?); the next plan adopts it",
             )
         )
+    items.extend(_resource_drift(state, live))
     return FleetDrift(fleet=state.fleet, serial=state.serial, items=tuple(items))
+
+
+def _resource_drift(state: FleetState, live: LiveSnapshot) -> list[DriftItem]:
+    """Volumes and keys: deleted, or changed (resized, renamed) outside the reconciler."""
+    items = []
+    for address, record in sorted(state.resources.items()):
+        seen = live.resources.get(record.resource_id)
+        kind = record.kind
+        if seen is None:
+            lost = " (its data is gone)" if kind == "volume" else ""
+            items.append(
+                DriftItem(
+                    address=address,
+                    resource_id=record.resource_id,
+                    resource_kind=kind,  # type: ignore[arg-type]
+                    kind=DriftKind.GONE,
+                    message=f"deleted outside the reconciler{lost}",
+                )
+            )
+            continue
+        applied = record.applied_spec
+        observed = {k: v for k, v in seen.observed.items() if k in applied}
+        changes = diff_specs(applied, {**applied, **observed}, updatable=frozenset())
+        if changes:
+            items.append(
+                DriftItem(
+                    address=address,
+                    resource_id=record.resource_id,
+                    resource_kind=kind,  # type: ignore[arg-type]
+                    kind=DriftKind.CHANGED,
+                    message="changed outside the reconciler",
+                    field_changes=changes,
+                )
+            )
+    return items
 
 
 def _recorded_unowned(last_seen: dict[str, object], fleet_tag: str) -> bool:
@@ -92,7 +128,8 @@ def _recorded_unowned(last_seen: dict[str, object], fleet_tag: str) -> bool:
 def state_matching_shadeform(state: FleetState, live: LiveSnapshot, *, now: str) -> FleetState:
     """What ``apply --refresh-only`` records (pure): the state brought to what exists now.
 
-    Records of instances that are gone are dropped (the next plan creates them anew); fields
+    Records of instances, volumes and keys that are gone are dropped (the next plan creates
+    them anew); fields
     changed outside are taken into the record's applied spec; every record gets its live
     attributes. Instances carrying the fleet's tags but missing from the state are left for
     ``plan``/``apply`` to adopt: only they can record them with the manifest's spec.
@@ -111,4 +148,19 @@ def state_matching_shadeform(state: FleetState, live: LiveSnapshot, *, now: str)
                 "refreshed_at": now,
             }
         )
-    return state.model_copy(update={"instances": records})
+    resources = {}
+    for address, resource in state.resources.items():
+        found = live.resources.get(resource.resource_id)
+        if found is None:
+            continue  # gone: the next plan creates it anew
+        applied = dict(resource.applied_spec)
+        applied.update({k: v for k, v in found.observed.items() if k in applied})
+        resources[address] = resource.model_copy(
+            update={
+                "applied_spec": applied,
+                "live": found.model_dump(mode="json"),
+                "refreshed_at": now,
+                "retiring": tuple(i for i in resource.retiring if i in live.resources),
+            }
+        )
+    return state.model_copy(update={"instances": records, "resources": resources})

@@ -370,7 +370,8 @@ class DriftItem(PlanModel):
     """One way Shadeform differs from what the state recorded (``--refresh-only``)."""
 
     address: str
-    instance_id: str
+    resource_id: str = Field(validation_alias=AliasChoices("resource_id", "instance_id"))
+    resource_kind: ResourceKindName = "instance"
     kind: DriftKind
     message: str
     field_changes: tuple[FieldChange, ...] = ()

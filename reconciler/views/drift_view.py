@@ -25,7 +25,7 @@ def render_drift_human(report: DriftReport, stream: TextIO) -> None:
         for item in fleet.items:
             count += 1
             stream.write(
-                f"  ! {clean_text(item.address)} [{clean_text(item.instance_id)}]: "
+                f"  ! {clean_text(item.address)} [{clean_text(item.resource_id)}]: "
                 f"{clean_text(item.message)}\n"
             )
             pairs = [field_change_line(change) for change in item.field_changes]
