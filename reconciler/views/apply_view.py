@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reconciler.engine.executor import ApplyReport
+from reconciler.models.apply import ApplyReport
 from reconciler.models.plan import Action, Blocked, PendingCreate
 from reconciler.models.progress import ActionEvent, InstanceWait, Phase
 
