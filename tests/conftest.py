@@ -29,6 +29,14 @@ def _forget_secrets() -> Iterator[None]:
     SECRETS.clear()
 
 
+@pytest.fixture(autouse=True)
+def _not_on_a_ci_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see the same environment on a laptop and on a CI runner: the runner's ``CI=true``
+    (which changes prompts, progress and who may choose a backend) is removed, and a test that
+    is about CI sets it itself."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 _SLOW_DIRECTORIES = ("crash", "examples")
 _SLOW_MODULES = ("test_prompts.py", "test_file_atomicity.py", "test_server.py")
 

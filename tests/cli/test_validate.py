@@ -53,7 +53,21 @@ def test_validate_defaults_to_specs_and_prints_a_summary(runner: CliRunner, tmp_
         "5",
         "GPUs",
     ]
-    assert lines[2].split() == ["specs/training.yaml", "training", "1", "instance", "8", "GPUs"]
+    assert lines[2].split() == [
+        "specs/training.yaml",
+        "training",
+        "1",
+        "instance",
+        "8",
+        "GPUs",
+        "1",
+        "volume",
+        "(2,000",
+        "GB),",
+        "1",
+        "SSH",
+        "key",
+    ]
     assert lines[-1] == "OK: 3 fleets, 9 instances, 16 GPUs, 1 volume, 1 SSH key"
 
 
