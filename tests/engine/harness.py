@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,15 +80,45 @@ class RecordingApp:
         self.seen.append(SeenRequest(scope["method"], path, body, status))
 
 
+Watch = Callable[[httpx.Request], None]
+"""Called with each request as the client sends it, before the emulator sees it."""
+
+
+class InProcessTransport(httpx.AsyncBaseTransport):
+    """The emulator's app over ASGI, with the read timeout a socket would have.
+
+    httpx's ``ASGITransport`` ignores timeouts, so an injected hang would only slow a test
+    down; here an answer held back longer than the client's read timeout raises
+    ``httpx.ReadTimeout``, as over the network, and what the request did stays done.
+    """
+
+    def __init__(self, app: Any, *, watch: Watch | None = None) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self._watch = watch
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._watch is not None:
+            self._watch(request)
+        read_timeout = request.extensions.get("timeout", {}).get("read")
+        try:
+            return await asyncio.wait_for(self._inner.handle_async_request(request), read_timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout("no answer within the read timeout", request=request) from None
+
+
 def make_client(
-    emulator: Emulator, *, seen: list[SeenRequest] | None = None, **kwargs: object
+    emulator: Emulator,
+    *,
+    seen: list[SeenRequest] | None = None,
+    watch: Watch | None = None,
+    **kwargs: object,
 ) -> ShadeformClient:
     kwargs.setdefault("retry", RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01))
     app: Any = emulator.app if seen is None else RecordingApp(emulator.app, seen)
     return ShadeformClient(
         SANDBOX_API_KEY,
         "http://127.0.0.1/v1",
-        transport=httpx.ASGITransport(app=app),
+        transport=InProcessTransport(app, watch=watch),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -101,12 +133,19 @@ class Loop:
     intent_grace: float = 0.0
     seen: list[SeenRequest] | None = None
     """When set, every request the emulator receives is appended here."""
+    watch: Watch | None = None
+    """When set, called with every request as it is sent."""
+    client_options: dict[str, Any] = field(default_factory=dict)
+    """More keyword arguments for the client (``retry``, ``timeout``)."""
+
+    def client(self) -> ShadeformClient:
+        return make_client(self.emulator, seen=self.seen, watch=self.watch, **self.client_options)
 
     def state(self, fleet: Fleet):  # type: ignore[no-untyped-def]
         return self.store.read(fleet.name) or new_state(fleet.name)
 
     async def plan(self, fleet: Fleet, options: PlanOptions = PlanOptions()) -> Plan:
-        async with make_client(self.emulator, seen=self.seen) as client:
+        async with self.client() as client:
             plan = await refresh_and_plan(
                 client,
                 [fleet],
@@ -122,7 +161,7 @@ class Loop:
     ) -> ApplyReport:
         plan = plan or await self.plan(fleet)
         recorder = StateRecorder(self.store, self.state(fleet))
-        async with make_client(self.emulator, seen=self.seen) as client:
+        async with self.client() as client:
             executor = Executor(client, options=self.options, **executor_kw)  # type: ignore[arg-type]
             return await executor.apply(
                 plan, fleets={fleet.name: fleet}, recorders={fleet.name: recorder}

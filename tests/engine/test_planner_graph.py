@@ -8,7 +8,7 @@ import pytest
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.errors import ManifestError
 from reconciler.models.catalog import Catalog, Offer, VolumePrice
-from reconciler.models.live import IntentResolution, LiveResource, ResolvedIntent
+from reconciler.models.live import Health, IntentResolution, LiveResource, ResolvedIntent
 from reconciler.models.plan import Action, BlockedKind
 from reconciler.models.spec import Lifecycle
 from reconciler.models.state import CreateIntent, ResourceRecord
@@ -177,6 +177,25 @@ def test_a_destroy_keeps_volumes_unless_data_loss_is_allowed():
     allowed = plan_fleet(desired, recorded, seen, PlanOptions(destroy=True, allow_data_loss=True))
     assert sorted(by_address(allowed)) == ["inference/trainer", VOLUME]
     assert allowed.kept == () and allowed.data_loss[0].address == VOLUME
+
+
+def test_an_instance_already_deleting_is_a_delete_its_volume_waits_for():
+    """An earlier destroy sent the instance's delete and stopped: the instance is ``deleting``.
+    A forget would let the volume's delete go while it is still mounted."""
+    _, recorded, _ = running_graph()
+    trainer = spec("trainer", volumes=("data",))
+    seen = snapshot(
+        live(trainer, "i-1", health=Health.GONE, status="deleting"),
+        resources={"vol-1": live_volume("vol-1", used_by=("i-1",))},
+    )
+    plan = plan_fleet(fleet(), recorded, seen, PlanOptions(destroy=True, allow_data_loss=True))
+    changes = by_address(plan)
+    assert changes["inference/trainer"].action is Action.DELETE
+    assert "already deleting" in changes["inference/trainer"].reasons[0].message
+    assert changes["inference/trainer"].depends_on == (VOLUME,)
+    gone = snapshot(resources={"vol-1": live_volume("vol-1")})
+    forgotten = plan_fleet(fleet(), recorded, gone, PlanOptions(destroy=True))
+    assert by_address(forgotten)["inference/trainer"].action is Action.FORGET
 
 
 def test_a_volume_mounted_outside_the_fleet_is_warned_about():

@@ -466,7 +466,26 @@ class _InstancePlanner:
         record = ctx.state.instances.get(address)
         if record is not None:
             current = ctx.live.by_id.get(record.instance_id)
-            if current is None or current.health is Health.GONE:
+            if current is not None and current.status == "deleting":
+                # An earlier run sent the delete and stopped before it was gone. A delete (not
+                # a forget) keeps it in the graph: what it uses waits until it is gone, and the
+                # executor sends nothing again.
+                ctx.add(
+                    Change(
+                        address=address,
+                        action=Action.DELETE,
+                        resource_id=current.id,
+                        before=_before_from_live(record.applied_spec, current),
+                        reasons=(
+                            reason(
+                                ReasonCode.REMOVED_FROM_MANIFEST,
+                                f"{why}; already deleting, waits until it is gone",
+                            ),
+                        ),
+                        hourly_cents_before=self.live_price(current, record.applied_spec),
+                    )
+                )
+            elif current is None or current.health is Health.GONE:
                 ctx.add(
                     Change(
                         address=address,
