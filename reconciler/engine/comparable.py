@@ -22,6 +22,8 @@ __all__ = ["comparable_spec", "compared_view", "fingerprint", "is_fingerprint"]
 # Keys of InstanceSpec that identify or steer the reconciler rather than describe the instance.
 # (A placement envelope is compared through the cloud/region/type it leads to, not itself.)
 NON_COMPARED_KEYS = frozenset({"address", "fleet", "source", "lifecycle", "placement"})
+# How a change of the instance rolls out, not what it is: never recorded, never a diff.
+ROLLOUT_KEYS = frozenset({"group", "update_strategy", "readiness"})
 
 
 def fingerprint(value: str, key: str) -> str:
@@ -44,7 +46,7 @@ def comparable_spec(spec: InstanceSpec, key: str) -> dict[str, Any]:
     only sit in ``envs`` and the docker configuration's ``envs`` and ``registry_credentials``
     (the spec's types say so); those are patched after pydantic's fast JSON dump.
     """
-    excluded = {"source"}
+    excluded = {"source", *ROLLOUT_KEYS}
     if not spec.volumes:
         excluded.add("volumes")  # unset references stay out: v1 applied specs compare equal
     plain: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True, exclude=excluded)

@@ -30,7 +30,10 @@ def comparable_spec(spec: InstanceSpec) -> dict[str, Any]:
 
     Managed references (``volumes``, ``ssh_key``) are left out while unset, so a fleet that
     uses none hashes as it did before they existed."""
-    excluded = {"source"}
+    excluded = {"source", "group"}  # the group follows from the addresses
+    for unset in ("update_strategy", "readiness"):
+        if getattr(spec, unset) is None:
+            excluded.add(unset)
     if not spec.volumes:
         excluded.add("volumes")
     if spec.ssh_key is None:

@@ -333,13 +333,17 @@ def _build(
         launch_spec = converted.get(launch, _launch_spec, launch, merged, context, issues)
     if len(issues) > start or (launch is not None and launch_spec is None):
         return None
+    rollout = _rollout_fields(fleet, merged, context, issues)
+    if len(issues) > start:
+        return None
     fields = {
         name: converted.get(value, _to_spec, name, value)
         for name, value in values.items()
-        if value is not None and name != "launch_configuration"
+        if value is not None and name not in _ROLLOUT_FIELDS and name != "launch_configuration"
     }
     instance = spec.InstanceSpec(
         **fields,
+        **rollout,
         address=f"{fleet}/{merged.entry.name}",
         fleet=fleet,
         name=merged.entry.name,
@@ -349,6 +353,77 @@ def _build(
         ),
     )
     return instance, comparable_spec(instance)
+
+
+_ROLLOUT_FIELDS = frozenset({"update_strategy", "readiness"})
+
+
+def _rollout_fields(
+    fleet: str, merged: _Merged, context: _Context, issues: list[ManifestIssue]
+) -> dict[str, Any]:
+    """``group``, ``update_strategy`` and ``readiness`` of the spec, checked: a replica that
+    mounts a volume cannot surge (the volume moves with it), and a readiness command is a
+    program inside the manifest's tree (a manifest may not make the reconciler run anything
+    else)."""
+    values, document = merged.values, context.document
+    entry = merged.entry
+    fields: dict[str, Any] = {}
+    strategy: lang.UpdateStrategy | None = values.get("update_strategy")
+    if entry.replicas > 1 or strategy is not None:
+        fields["group"] = f"{fleet}/{entry.name}"
+    if strategy is not None:
+        mounts = bool(values.get("volumes") or values.get("volume_ids"))
+        surge = strategy.max_surge if strategy.max_surge is not None else (0 if mounts else 1)
+        if mounts and surge > 0:
+            issues.append(
+                document.issue(
+                    (*merged.path("update_strategy"), "max_surge"),
+                    "must be 0 for an instance that mounts a volume: the volume moves with the "
+                    "replica, so a new one cannot start before the old one is gone",
+                )
+            )
+        if strategy.max_unavailable == 0 and surge == 0:
+            issues.append(
+                document.issue(
+                    merged.path("update_strategy"),
+                    "max_unavailable is 0 and max_surge is 0 (an instance that mounts a volume "
+                    "cannot surge), so no replica could ever be replaced; set max_unavailable "
+                    "to at least 1",
+                )
+            )
+        fields["update_strategy"] = spec.UpdateStrategy(
+            max_unavailable=strategy.max_unavailable, max_surge=surge
+        )
+    readiness: lang.Readiness | None = values.get("readiness")
+    if readiness is not None:
+        program = readiness.command[0]
+        where = (*merged.path("readiness"), "command", 0)
+        try:
+            found = contained_path(
+                context.root,
+                context.directory,
+                program,
+                what="readiness command",
+                protected=context.protected,
+            )
+        except Escape as problem:
+            issues.append(document.issue(where, str(problem)))
+        else:
+            if not found.is_file():
+                issues.append(
+                    document.issue(
+                        where,
+                        f"'{program}' is not a file in the manifest's tree (a readiness "
+                        "command is a program committed beside the manifest, run without a "
+                        "shell)",
+                    )
+                )
+        fields["readiness"] = spec.Readiness(
+            command=tuple(readiness.command),
+            timeout_seconds=readiness.timeout,
+            interval_seconds=readiness.interval,
+        )
+    return fields
 
 
 def _launch_spec(

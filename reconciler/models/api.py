@@ -224,7 +224,18 @@ class CreateRequest(RequestModel):
     def from_spec(cls, spec: InstanceSpec, *, extra_tags: tuple[str, ...] = ()) -> CreateRequest:
         """The create request for a resolved spec, with ``extra_tags`` (ownership) appended."""
         data = spec.model_dump(
-            exclude={"address", "fleet", "lifecycle", "source", "placement", "volumes", "ssh_key"}
+            exclude={
+                "address",
+                "fleet",
+                "lifecycle",
+                "source",
+                "placement",
+                "volumes",
+                "ssh_key",
+                "group",
+                "update_strategy",
+                "readiness",
+            }
         )  # managed references: the executor has already resolved them into the ids
         data["tags"] = (*spec.tags, *extra_tags)
         for empty_is_absent in ("volume_ids", "envs", "tags"):

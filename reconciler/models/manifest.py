@@ -346,9 +346,12 @@ class VolumeMount(ManifestModel):
     )
 
 
+_ROLLOUT_KEYS = ("group", "update_strategy", "readiness")
+
+
 def ignorable_fields() -> frozenset[str]:
     """Dotted paths of the resolved spec that ``lifecycle.ignore_changes`` may name."""
-    skip = {"address", "fleet", "name", "lifecycle", "source"}
+    skip = {"address", "fleet", "name", "lifecycle", "source", *_ROLLOUT_KEYS}
     paths: set[str] = set()
 
     def walk(model: type[BaseModel], prefix: str) -> None:
@@ -395,6 +398,73 @@ class Lifecycle(ManifestModel):
         default_factory=list,
         description="Spec fields whose drift is ignored, e.g. tags, auto_delete.spend_threshold",
     )
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration_seconds(value: Any) -> float:
+    """``90s``, ``20m``, ``1h30m`` or a number of seconds, as seconds (more than 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 20m or 1h30m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and _DURATION.match(value.strip()):
+        hours, minutes, secs = (int(p or 0) for p in _DURATION.match(value.strip()).groups())  # type: ignore[union-attr]
+        seconds = float(hours * 3600 + minutes * 60 + secs)
+    else:
+        raise ValueError("expected a duration such as 90s, 20m or 1h30m")
+    if not 0 < seconds <= 24 * 3600:
+        raise ValueError("a duration must be more than 0 and at most 24h")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(duration_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION.pattern},
+                {"type": "number", "exclusiveMinimum": 0},
+            ]
+        }
+    ),
+]
+
+
+class UpdateStrategy(ManifestModel):
+    """How a replacement of a replica group rolls: in waves, never below a serving floor."""
+
+    max_unavailable: NonNegativeInt = Field(
+        default=1, description="At most this many replicas of the group not serving at once"
+    )
+    max_surge: NonNegativeInt | None = Field(
+        default=None,
+        description="At most this many extra replicas running during the change "
+        "(default 1; 0 for an instance that mounts a volume)",
+    )
+
+    @model_validator(mode="after")
+    def _can_progress(self) -> UpdateStrategy:
+        if self.max_unavailable == 0 and self.max_surge == 0:
+            raise ValueError(
+                "max_unavailable and max_surge are both 0, so no replica could ever be "
+                "replaced; allow one of them to be at least 1"
+            )
+        return self
+
+
+class Readiness(ManifestModel):
+    """When a new replica counts as serving: active, and then this command exits 0."""
+
+    command: list[NonEmptyStr] = Field(
+        min_length=1,
+        description="A program inside the manifest's tree and its arguments (no shell); runs "
+        "with ADDRESS, INSTANCE_ID, IP, SSH_USER and SSH_PORT set",
+    )
+    timeout: Duration = Field(default=600.0, description="How long it may take to pass")
+    interval: Duration = Field(default=10.0, description="Pause between two tries")
 
 
 # --- placement envelopes and budgets ----------------------------------------------------------
@@ -569,6 +639,12 @@ class InstanceFields(ManifestModel):
     )
     envs: list[EnvVar] | None = Field(default=None, description="Instance environment")
     lifecycle: Lifecycle | None = Field(default=None, description="Reconciler-only change rules")
+    update_strategy: UpdateStrategy | None = Field(
+        default=None, description="Replace a replica group in waves (max_unavailable, max_surge)"
+    )
+    readiness: Readiness | None = Field(
+        default=None, description="What 'serving' means beyond active: a command that passes"
+    )
 
     @field_validator("tags")
     @classmethod

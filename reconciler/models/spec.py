@@ -137,6 +137,23 @@ class SourceLocation(SpecModel):
     line: int | None = None
 
 
+class UpdateStrategy(SpecModel):
+    """How replacements of a replica group roll (see docs/rollouts.md)."""
+
+    max_unavailable: int = Field(ge=0)
+    max_surge: int = Field(ge=0)
+
+
+class Readiness(SpecModel):
+    """A new replica serves once it is active and ``command`` exits 0 (tried every
+    ``interval_seconds`` for up to ``timeout_seconds``). ``command[0]`` is a program inside the
+    manifest's tree, as written (relative to the manifest's directory)."""
+
+    command: tuple[str, ...]
+    timeout_seconds: float = Field(gt=0)
+    interval_seconds: float = Field(gt=0)
+
+
 class InstanceSpec(SpecModel):
     """One desired instance, fully resolved (defaults merged, replicas expanded)."""
 
@@ -168,6 +185,12 @@ class InstanceSpec(SpecModel):
     tags: tuple[str, ...] = ()
     envs: tuple[Env, ...] = ()
     lifecycle: Lifecycle = Lifecycle()
+    group: str | None = Field(
+        default=None,
+        description="'<fleet>/<entry name>': the replica group (set when replicas > 1)",
+    )
+    update_strategy: UpdateStrategy | None = None
+    readiness: Readiness | None = None
     source: SourceLocation | None = Field(
         default=None, description="Where the instance was declared; not part of the diff"
     )
