@@ -27,6 +27,7 @@ from reconciler.engine.plan_context import (
     PlanOptions,
     address_selected,
 )
+from reconciler.engine.rollout import plan_rollouts
 from reconciler.errors import PolicyError
 from reconciler.models.catalog import Catalog
 from reconciler.models.live import IntentResolution, LiveSnapshot, ResolvedIntent
@@ -143,6 +144,7 @@ class _FleetPlanner:
             kind.check(ctx)
         self._link_dependencies()
         self._hold_back_what_cannot_go_yet()
+        rollouts = plan_rollouts(ctx)
         self._check_prevent_destroy()
         changes = tuple(ctx.changes)
         overrides = check_budget(
@@ -150,6 +152,7 @@ class _FleetPlanner:
             changes,
             allow_over_budget=ctx.options.allow_over_budget,
             untouched=ctx.untouched,
+            rollouts=rollouts,
         )
         return FleetPlan(
             fleet=ctx.fleet.name,
@@ -159,7 +162,8 @@ class _FleetPlanner:
             changes=changes,
             blocked=tuple(ctx.blocked[a] for a in sorted(ctx.blocked)),
             no_capacity=tuple(ctx.no_capacity),
-            cost=fleet_cost(changes) + ctx.untouched,
+            cost=fleet_cost(changes, rollouts) + ctx.untouched,
+            rollouts=tuple(rollouts),
             budget_overrides=overrides,
             warnings=tuple(ctx.warnings),
             kept=tuple(ctx.kept),

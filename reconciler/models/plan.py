@@ -143,6 +143,19 @@ class Change(PlanModel):
     placement: PlacementChoice | None = Field(
         default=None, description="For creates and replacements: the offer and its fallbacks"
     )
+    rollout: str | None = Field(
+        default=None, description="The replica group whose rollout this change is part of"
+    )
+    wave: int | None = Field(
+        default=None,
+        description="Its wave in the rollout: it starts once every earlier wave has finished "
+        "(0 settles what an earlier run left: replicas still booting, a predecessor to retire)",
+    )
+    serving_first: str | None = Field(
+        default=None,
+        description="An instance that must be serving (active, readiness passed) before this "
+        "change acts: the successor of a replacement an earlier run did not finish",
+    )
     hourly_cents_before: Cents | None = Field(
         default=None, description="Cost of the resource this change removes or keeps, cents/h"
     )
@@ -154,6 +167,39 @@ class Change(PlanModel):
     def is_change(self) -> bool:
         """Counts for ``-detailed-exitcode``: infrastructure changes and adoptions."""
         return self.action.is_change or self.adopt
+
+
+class RolloutWave(PlanModel):
+    number: int = Field(description="1 = first; 0 settles what an earlier run left")
+    addresses: tuple[str, ...]
+    create_first: tuple[str, ...] = Field(
+        default=(), description="Surge slots: the new replica serves before the old one goes"
+    )
+    boot_seconds: int | None = Field(
+        default=None, description="Expected duration: the slowest boot among its new replicas"
+    )
+
+
+class Rollout(PlanModel):
+    """How the replacements of one replica group roll: waves that keep it serving."""
+
+    group: str
+    replicas: int = Field(description="Replicas the group declares")
+    serving: int = Field(description="Replicas serving when the plan was made")
+    max_unavailable: int
+    max_surge: int
+    waves: tuple[RolloutWave, ...]
+    serving_floor: int = Field(description="Never fewer replicas serving during the rollout")
+    peak_running: int = Field(description="Never more replicas running (booting included)")
+    expected_seconds: int | None = Field(
+        default=None, description="Sum of the waves' boot times (readiness and deletes extra)"
+    )
+    surge_hourly_cents: Cents = Field(
+        default=0, description="What the surge replicas add to the burn while they run, cents/h"
+    )
+    readiness: tuple[str, ...] | None = Field(
+        default=None, description="The readiness command a new replica must pass"
+    )
 
 
 class BlockedKind(StrEnum):
@@ -181,6 +227,20 @@ class CostSummary(PlanModel):
     hourly_cents_before: Cents = 0
     hourly_cents_after: Cents = 0
     unknown_prices: int = Field(default=0, description="Resources whose price is not known")
+    hourly_cents_peak: Cents | None = Field(
+        default=None,
+        description="The highest burn while the plan is applied (old and new replicas both "
+        "running), when above before and after",
+    )
+
+    @property
+    def peak(self) -> Cents:
+        """The highest burn while the plan is applied."""
+        return max(
+            self.hourly_cents_before,
+            self.hourly_cents_after,
+            self.hourly_cents_peak if self.hourly_cents_peak is not None else 0,
+        )
 
     @property
     def monthly_cents_before(self) -> Cents:
@@ -191,10 +251,14 @@ class CostSummary(PlanModel):
         return round_cents(self.hourly_cents_after * HOURS_PER_30_DAYS)
 
     def __add__(self, other: CostSummary) -> CostSummary:
+        before = round_cents(self.hourly_cents_before + other.hourly_cents_before)
+        after = round_cents(self.hourly_cents_after + other.hourly_cents_after)
+        peak = round_cents(self.peak + other.peak)
         return CostSummary(
-            hourly_cents_before=round_cents(self.hourly_cents_before + other.hourly_cents_before),
-            hourly_cents_after=round_cents(self.hourly_cents_after + other.hourly_cents_after),
+            hourly_cents_before=before,
+            hourly_cents_after=after,
             unknown_prices=self.unknown_prices + other.unknown_prices,
+            hourly_cents_peak=peak if peak > max(before, after) else None,
         )
 
 
@@ -228,6 +292,9 @@ class FleetPlan(PlanModel):
     kept: tuple[Kept, ...] = Field(
         default=(),
         description="Volumes a destroy keeps (their data) unless --allow-data-loss is given",
+    )
+    rollouts: tuple[Rollout, ...] = Field(
+        default=(), description="Replica groups replaced in waves (update_strategy)"
     )
 
     def count(self, action: Action) -> int:

@@ -425,22 +425,36 @@ class _InstancePlanner:
         self, spec: InstanceSpec, current: LiveInstance | None, live_orphans: list[LiveInstance]
     ) -> None:
         for extra in live_orphans:
-            if current is not None and extra.id != current.id:
-                self.ctx.add(
-                    Change(
-                        address=spec.address,
-                        action=Action.DELETE,
-                        resource_id=extra.id,
-                        reasons=(
-                            reason(
-                                ReasonCode.DUPLICATE_ORPHAN,
-                                f"duplicate instance {extra.id} for this address "
-                                f"(keeping {current.id})",
-                            ),
-                        ),
-                        hourly_cents_before=self.live_price(extra, dict(extra.observed)),
+            if current is None or extra.id == current.id:
+                continue
+            serving_first = None
+            why = f"duplicate instance {extra.id} for this address (keeping {current.id})"
+            if extra.health is Health.HEALTHY and current.health is not Health.HEALTHY:
+                if current.health is Health.BROKEN:
+                    # An earlier run's replacement came up broken: the predecessor still
+                    # serves, and goes only once the address serves again (a later run).
+                    self.ctx.warnings.append(
+                        f"{spec.address}: kept {extra.id}, which still serves, until the "
+                        f"replacement of {current.id} ({current.status}) serves"
                     )
+                    continue
+                # An earlier run created the successor and stopped before it served: the
+                # predecessor keeps serving until it does (a restart never lowers the floor).
+                serving_first = current.id
+                why = (
+                    f"{extra.id} is the predecessor of {current.id}, which is still "
+                    f"{current.status}: deleted once {current.id} serves"
                 )
+            self.ctx.add(
+                Change(
+                    address=spec.address,
+                    action=Action.DELETE,
+                    resource_id=extra.id,
+                    reasons=(reason(ReasonCode.DUPLICATE_ORPHAN, why),),
+                    serving_first=serving_first,
+                    hourly_cents_before=self.live_price(extra, dict(extra.observed)),
+                )
+            )
 
     def _not_owned(self, spec: InstanceSpec, current: LiveInstance) -> None:
         ctx = self.ctx
