@@ -23,6 +23,7 @@ from reconciler.engine.recorder import StateRecorder
 from reconciler.errors import ReconcilerError
 from reconciler.models.apply import ApplyReport
 from reconciler.models.plan import Action, Change
+from reconciler.readiness import ReadinessProbe
 
 DEFAULT_PARALLELISM = 10
 DEFAULT_WAIT_TIMEOUT = 20 * 60.0
@@ -75,6 +76,10 @@ class ApplyRun:
     report: ApplyReport
     claimed_ids: dict[str, str] = field(default_factory=dict)
     """Resource id -> the address it was created for in this run (one id, one address)."""
+    readiness: ReadinessProbe | None = None
+    """Runs readiness commands; None when they may not run (no --allow-readiness-commands)."""
+    rollouts: dict[str, RolloutProgress] = field(default_factory=dict)
+    """Replica group -> how its rollout stands (for progress lines)."""
 
     def emit(
         self,
@@ -104,6 +109,21 @@ class ApplyRun:
             for waiter in (sleeping, cancelled):
                 waiter.cancel()
             await asyncio.gather(sleeping, cancelled, return_exceptions=True)
+
+
+@dataclass
+class RolloutProgress:
+    """One replica group's rollout as the apply goes: for the live progress lines."""
+
+    group: str
+    replicas: int
+    waves: int
+    """Rolling waves (wave 0, what an earlier run left, not counted)."""
+    serving: int
+
+    def where(self, wave: int | None) -> str:
+        step = "finishing what an earlier run left" if wave == 0 else f"wave {wave} of {self.waves}"
+        return f"{step}; {self.serving} of {self.replicas} serving"
 
 
 class Milestone:
@@ -149,7 +169,30 @@ class Gate:
         """Destroys of the resources that use this one (they must be gone first)."""
         self.destroy_awaited = False
         """Whether another job waits for this job's destroy (then it must wait until gone)."""
+        self.finished = Milestone(address, "wave")
+        """The whole job is done (for a rollout: its new replica serves, the old one is gone)."""
+        self.starts_after: list[Milestone] = []
+        """The jobs of the rollout's earlier waves: this one starts once they all finished."""
         self.progress: Callable[[str], None] = lambda message: None
+
+    async def before_start(self, wave: int | None) -> None:
+        """Wait for the rollout's earlier waves; if one did not finish, stop here."""
+        pending = [m for m in self.starts_after if not m.settled]
+        if pending:
+            self.progress(f"waiting for wave {wave}: {len(pending)} replacement(s) still going")
+            self.slot.release()
+            try:
+                await asyncio.gather(*(m.wait() for m in pending))
+            finally:
+                await self.slot.acquire()
+        failed = [m for m in self.starts_after if m.failure is not None]
+        if failed:
+            first = failed[0]
+            raise DependencyFailed(
+                f"the rollout stopped before wave {wave}: {first.address} did not finish "
+                f"({first.failure}); the replicas not yet replaced keep serving",
+                started=False,
+            )
 
     async def before_create(self) -> None:
         await self._wait_for(self.creates_needed, "waits for", "to be created first")

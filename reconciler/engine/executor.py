@@ -31,6 +31,7 @@ from reconciler.engine.apply_context import (
     Gate,
     Job,
     NoCapacity,
+    RolloutProgress,
     job_steps,
 )
 from reconciler.engine.cancel import CancelToken
@@ -44,6 +45,7 @@ from reconciler.models.apply import ActionResult, ApplyReport
 from reconciler.models.plan import Action, FleetPlan, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
+from reconciler.readiness import ReadinessProbe
 
 __all__ = [
     "DEFAULT_PARALLELISM",
@@ -73,8 +75,10 @@ class Executor:
         clock: Callable[[], datetime] = _now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         cancel: CancelToken | None = None,
+        readiness: ReadinessProbe | None = None,
     ) -> None:
         self.client = client
+        self.readiness = readiness
         self.options = options
         self.progress = progress
         self.failpoints = failpoints or FailPoints()
@@ -102,6 +106,17 @@ class Executor:
             sleep=self.sleep,
             cancel=self.cancel,
             report=report,
+            readiness=self.readiness,
+            rollouts={
+                r.group: RolloutProgress(
+                    group=r.group,
+                    replicas=r.replicas,
+                    waves=sum(1 for w in r.waves if w.number > 0),
+                    serving=r.serving,
+                )
+                for fleet_plan in plan.fleets
+                for r in fleet_plan.rollouts
+            },
         )
         executors = {kind.name: kind.executor(run) for kind in KINDS}
         slot = asyncio.Semaphore(max(1, self.options.parallelism))
@@ -138,7 +153,7 @@ class Executor:
             fleet = fleets[fleet_plan.fleet]
             specs: dict[str, Any] = {s.address: s for kind in KINDS for s in kind.specs(fleet)}
             for change in fleet_plan.changes:
-                if change.action is Action.NOOP and not change.adopt:
+                if change.action is Action.NOOP and not (change.adopt or change.serving_first):
                     continue
                 gate = Gate(change.address, slot)
                 gate.progress = lambda message, change=change: run.emit(  # type: ignore[misc]
@@ -206,18 +221,14 @@ class Executor:
         change, report = job.change, run.report
         async with job.gate.slot:
             try:
-                if self._stop or self.cancel.requested:
-                    why = (
-                        f"cancelled ({self.cancel.reason})"
-                        if self.cancel.requested
-                        else "--fail-fast"
-                    )
-                    self._record(
-                        job, report, ok=False, message=f"not started ({why})", started=False
-                    )
+                if self._not_starting(job, report):
                     return
-                run.emit(change, Phase.STARTED, "")
                 try:
+                    if job.gate.starts_after:
+                        await job.gate.before_start(change.wave)
+                        if self._not_starting(job, report):  # stopped while it waited
+                            return
+                    run.emit(change, Phase.STARTED, "")
                     message, resource_id = await executor.run(job)
                 except StateError:
                     raise
@@ -235,11 +246,21 @@ class Executor:
                 self.failpoints.hit("action_saved", change.kind)
                 run.emit(change, Phase.SUCCEEDED, message)
                 self._record(job, report, ok=True, message=message, resource_id=resource_id)
+                job.gate.finished.reach()
             finally:
                 # What others wait for and did not happen: they stop, with this reason.
                 why = _why_not(report, job)
                 job.gate.create.fail(why)
                 job.gate.destroy.fail(why)
+                job.gate.finished.fail(why)
+
+    def _not_starting(self, job: Job, report: ApplyReport) -> bool:
+        """Whether the run stopped (cancel, --fail-fast) before this job began; recorded."""
+        if not (self._stop or self.cancel.requested):
+            return False
+        why = f"cancelled ({self.cancel.reason})" if self.cancel.requested else "--fail-fast"
+        self._record(job, report, ok=False, message=f"not started ({why})", started=False)
+        return True
 
     def _record(
         self,
@@ -276,8 +297,18 @@ def _wire(jobs: list[Job]) -> None:
     """Connect the jobs' gates along the plan's edges (``X.depends_on`` holds ``D``):
     X's create waits for D's create; D's destroy waits for X's destroy (X gone)."""
     by_address: dict[str, list[Job]] = {}
+    waves: dict[str, dict[int, list[Job]]] = {}
     for job in jobs:
         by_address.setdefault(job.address, []).append(job)
+        if job.change.rollout is not None and job.change.wave is not None:
+            waves.setdefault(job.change.rollout, {}).setdefault(job.change.wave, []).append(job)
+    for numbered in waves.values():
+        # A wave starts once every job of the rollout's earlier waves has finished.
+        earlier: list[Job] = []
+        for number in sorted(numbered):
+            for job in numbered[number]:
+                job.gate.starts_after.extend(j.gate.finished for j in earlier)
+            earlier.extend(numbered[number])
     for job in jobs:
         for ref in job.change.depends_on:
             for dependency in by_address.get(ref, ()):

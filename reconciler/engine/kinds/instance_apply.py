@@ -15,6 +15,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.engine.apply_context import (
@@ -43,11 +44,25 @@ from reconciler.models.live import FLEET_TAG, INTENT_TAG, ownership_tags
 from reconciler.models.plan import Action, Change
 from reconciler.models.spec import InstanceSpec, ssh_key_address, volume_address
 from reconciler.models.state import FleetState, InstanceRecord
+from reconciler.readiness import ProbeTarget
 
 if TYPE_CHECKING:
     from reconciler.engine.kinds.instance import InstanceKind
 
 _FAILED_STATUSES = ("error", "deleting", "deleted")
+
+
+_ATTEMPT_SECONDS = 60.0
+"""The longest one run of a readiness command may take."""
+
+
+@dataclass(frozen=True)
+class _NotServing:
+    """Why a new instance does not serve."""
+
+    message: str
+    status: str
+    cancelled: bool = False
 
 
 @dataclass
@@ -76,6 +91,8 @@ class InstanceExecutor(KindExecutor):
         if action is Action.FORGET:
             await recorder.update(lambda d: self.kind.forget(d, change.address, change.resource_id))
             return "removed from state (instance already gone)", change.resource_id
+        if change.serving_first is not None and action in (Action.NOOP, Action.DELETE):
+            return await self._settle(job)
         if action is Action.DELETE:
             assert change.resource_id
             await gate.before_destroy()
@@ -88,9 +105,13 @@ class InstanceExecutor(KindExecutor):
         if not isinstance(spec, InstanceSpec):
             raise ActionFailed(f"{change.address} is not in the manifests any more; plan again")
         if action is Action.CREATE:
+            self._note(change, "creating")
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
+            if change.rollout is not None:  # a repair before the group rolls: serving first
+                await self._serve_or_fail(job, new_id)
+                return f"created {new_id}, serving", new_id
             self.pending.append(_Pending(fleet, change.address, new_id, action, _boot_of(change)))
             return f"created {new_id}", new_id
         assert change.resource_id
@@ -104,33 +125,195 @@ class InstanceExecutor(KindExecutor):
 
     async def _replace(self, job: Job, spec: InstanceSpec, old_id: str) -> tuple[str, str]:
         change, fleet, recorder, gate = job.change, job.fleet, job.recorder, job.gate
+        # In a rollout every delete waits until the old replica is gone: the group never runs
+        # more machines than its max_surge allows, deleting ones included.
+        rolling = change.rollout is not None
         if change.create_before_destroy:
+            self._note(change, f"replacing {old_id}, the new replica first")
             await self._check_owned(fleet, old_id)
             previous = recorder.state.instances.get(change.address)
             old_uses = previous.uses if previous and previous.instance_id == old_id else {}
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
-            if self.run_.options.wait:
-                await self._wait_one(fleet, change, new_id, recorder, old_id, old_uses)
+            if self.run_.options.wait or rolling:
+                await self._wait_one(job, new_id, old_id, old_uses)
             await gate.before_destroy()
-            await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited)
+            await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited or rolling)
             gate.destroyed()
+            self._note(change, f"{new_id} serves; deleted {old_id}")
         else:
+            self._note(change, f"replacing {old_id}, the old replica first")
             await gate.before_destroy()
             # A volume mounts on one machine: the new instance may mount it only once the
             # old one is gone (not just deleting).
             mounts = bool(spec.volumes or spec.volume_ids)
-            await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited or mounts)
+            await self._delete(
+                fleet, change, old_id, until_gone=gate.destroy_awaited or mounts or rolling
+            )
             await recorder.update(lambda d: self.kind.forget(d, change.address, old_id))
             gate.destroyed()
+            self._count_serving(change, -1)
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
-            self.pending.append(
-                _Pending(fleet, change.address, new_id, change.action, _boot_of(change))
-            )
+            if rolling:
+                await self._serve_or_fail(job, new_id)
+            else:
+                self.pending.append(
+                    _Pending(fleet, change.address, new_id, change.action, _boot_of(change))
+                )
         return f"replaced {old_id} with {new_id}", new_id
+
+    # -- rollouts: serving, not just created ---------------------------------------------------
+
+    def _note(self, change: Change, what: str) -> None:
+        """A progress line for a rollout's change: the wave, what it does, how many serve."""
+        rollout = self.run_.rollouts.get(change.rollout or "")
+        if rollout is not None:
+            self.run_.emit(change, Phase.PROGRESS, f"{rollout.where(change.wave)}: {what}")
+
+    def _count_serving(self, change: Change, delta: int) -> None:
+        rollout = self.run_.rollouts.get(change.rollout or "")
+        if rollout is not None:
+            rollout.serving += delta
+
+    async def _serve_or_fail(self, job: Job, instance_id: str) -> None:
+        """Wait until a new replica serves; its record stays either way (a later run waits
+        for it or repairs it), and the rollout stops here if it does not."""
+        failure = await self._wait_serving(job, instance_id)
+        if failure is not None:
+            raise ActionFailed(
+                f"new instance {instance_id} {failure.message}; the replicas not yet replaced "
+                "keep serving, and the next apply goes on from here"
+            )
+        self._count_serving(job.change, +1)
+        self._note(job.change, f"{instance_id} serves")
+
+    async def _settle(self, job: Job) -> tuple[str, str | None]:
+        """What an earlier run left: wait until ``serving_first`` serves; then, for a delete,
+        retire its predecessor (which kept serving meanwhile)."""
+        change, gate = job.change, job.gate
+        successor = change.serving_first
+        assert successor is not None
+        if change.adopt and isinstance(job.spec, InstanceSpec):
+            await self._update(job.fleet, change, job.spec, job.recorder)
+        self._note(change, f"waiting for {successor} to serve")
+        failure = await self._wait_serving(job, successor)
+        if change.action is Action.NOOP:
+            if failure is not None:
+                raise ActionFailed(f"instance {successor} {failure.message}")
+            self._count_serving(change, +1)
+            return f"{successor} serves", successor
+        assert change.resource_id is not None
+        if failure is not None:
+            raise ActionFailed(
+                f"kept {change.resource_id}, which still serves: its successor {successor} "
+                f"{failure.message}"
+            )
+        await gate.before_destroy()
+        await self._delete(job.fleet, change, change.resource_id, until_gone=True)
+        await job.recorder.update(lambda d: self.kind.forget(d, change.address, change.resource_id))
+        gate.destroyed()
+        return f"{successor} serves; deleted its predecessor {change.resource_id}", (
+            change.resource_id
+        )
+
+    async def _wait_serving(self, job: Job, instance_id: str) -> _NotServing | None:
+        """Poll until the instance is active and its readiness command (if any) passes.
+        None when it serves; else why not (failed, late, or the run was cancelled)."""
+        run, change = self.run_, job.change
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                current: Instance | None = await run.client.get_instance(instance_id)
+            except NotFoundError:
+                current = None
+            status = current.status if current else "deleted"
+            if status == "active":
+                run.emit(change, Phase.PROGRESS, f"{instance_id} is active", boot_finished=True)
+                break
+            if status in _FAILED_STATUSES or loop.time() - started > self._deadline(current):
+                detail = (
+                    f" ({current.status_details})" if current and current.status_details else ""
+                )
+                return _NotServing(
+                    f"did not become active (status {status}{detail})", status=str(status)
+                )
+            if run.cancel.requested:
+                return _NotServing(
+                    f"was still {status} when the run was cancelled ({run.cancel.reason})",
+                    status=str(status),
+                    cancelled=True,
+                )
+            wait = InstanceWait(
+                address=change.address,
+                instance_id=instance_id,
+                status=status,
+                waited_seconds=loop.time() - started,
+                boot_seconds_max=(
+                    current.boot_time.max_boot_in_sec
+                    if current and current.boot_time
+                    else _boot_of(change)
+                ),
+            )
+            run.emit(change, Phase.PROGRESS, f"waiting for {instance_id}: {status}", (wait,))
+            await run.pause(run.options.poll_interval)
+        spec = job.spec if isinstance(job.spec, InstanceSpec) else None
+        if spec is None or spec.readiness is None:
+            return None
+        return await self._wait_ready(job, spec, current)
+
+    async def _wait_ready(
+        self, job: Job, spec: InstanceSpec, instance: Instance | None
+    ) -> _NotServing | None:
+        run, change = self.run_, job.change
+        readiness = spec.readiness
+        assert readiness is not None and instance is not None
+        program = readiness.command[0]
+        if run.readiness is None:
+            return _NotServing(
+                f"is active, but its readiness command ({program}) may not run: apply with "
+                "--allow-readiness-commands",
+                status="active",
+            )
+        manifest_dir = Path(spec.source.file).parent if spec.source else Path(".")
+        target = ProbeTarget(
+            address=change.address,
+            instance_id=instance.id,
+            ip=instance.ip,
+            ssh_user=instance.ssh_user,
+            ssh_port=instance.ssh_port,
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts = 0
+        while True:
+            left = readiness.timeout_seconds - (loop.time() - started)
+            attempts += 1
+            result = await run.readiness(
+                readiness, manifest_dir, target, max(1.0, min(left, _ATTEMPT_SECONDS))
+            )
+            if result.ok:
+                run.emit(change, Phase.PROGRESS, f"{instance.id} passed its readiness check")
+                return None
+            if loop.time() - started >= readiness.timeout_seconds:
+                return _NotServing(
+                    f"is active but did not pass its readiness check within "
+                    f"{readiness.timeout_seconds:g}s ({attempts} tries; last: {result.detail})",
+                    status="active",
+                )
+            if run.cancel.requested:
+                return _NotServing(
+                    f"was not ready yet when the run was cancelled ({run.cancel.reason})",
+                    status="active",
+                    cancelled=True,
+                )
+            run.emit(
+                change, Phase.PROGRESS, f"{instance.id} is active, not ready yet: {result.detail}"
+            )
+            await run.pause(min(readiness.interval_seconds, max(0.0, left)))
 
     # -- the steps ---------------------------------------------------------------------------------
 
@@ -337,64 +520,25 @@ class InstanceExecutor(KindExecutor):
         boot = instance.boot_time.max_boot_in_sec if instance and instance.boot_time else None
         return boot * 2 + 120 if boot else DEFAULT_WAIT_TIMEOUT
 
-    async def _wait_one(
-        self,
-        fleet: str,
-        change: Change,
-        new_id: str,
-        recorder: StateRecorder,
-        old_id: str,
-        old_uses: dict[str, str],
-    ) -> None:
-        """create_before_destroy: the new instance must be active before the old one goes."""
-        run = self.run_
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while True:
-            try:
-                current: Instance | None = await run.client.get_instance(new_id)
-            except NotFoundError:
-                current = None
-            status = current.status if current else "deleted"
-            if status == "active":
-                run.emit(change, Phase.PROGRESS, f"{new_id} is active", boot_finished=True)
-                return
-            if status in _FAILED_STATUSES or loop.time() - started > self._deadline(current):
-                detail = (
-                    f" ({current.status_details})" if current and current.status_details else ""
-                )
-                # Keep the old, working instance as the address's record; drop the new one.
-                await self._restore(recorder, change, old_id, old_uses)
-                if status not in ("deleting", "deleted"):
-                    await self._delete(fleet, change, new_id, until_gone=False)
-                raise ActionFailed(
-                    f"new instance {new_id} did not become active (status {status}{detail}); "
-                    f"kept {old_id}"
-                )
-            if run.cancel.requested:
-                # The old instance still serves: keep it as the address's record and take the
-                # unfinished replacement away, so the next run starts the replacement afresh
-                # instead of deleting the serving instance as a "duplicate".
-                await self._restore(recorder, change, old_id, old_uses)
-                await self._delete(fleet, change, new_id, until_gone=False)
-                raise ActionFailed(
-                    f"cancelled ({run.cancel.reason}) while waiting for {new_id} to become "
-                    f"active; kept {old_id}, which still serves, and deleted {new_id}; the next "
-                    "run replaces it again"
-                )
-            wait = InstanceWait(
-                address=change.address,
-                instance_id=new_id,
-                status=status,
-                waited_seconds=loop.time() - started,
-                boot_seconds_max=(
-                    current.boot_time.max_boot_in_sec
-                    if current and current.boot_time
-                    else _boot_of(change)
-                ),
+    async def _wait_one(self, job: Job, new_id: str, old_id: str, old_uses: dict[str, str]) -> None:
+        """create_before_destroy: the new instance must serve before the old one goes."""
+        change, recorder = job.change, job.recorder
+        failure = await self._wait_serving(job, new_id)
+        if failure is None:
+            return
+        # Keep the old, working instance as the address's record; drop the new one. (On a
+        # cancel too: the next run starts the replacement afresh instead of deleting the
+        # serving instance as a "duplicate".)
+        await self._restore(recorder, change, old_id, old_uses)
+        if failure.status not in ("deleting", "deleted"):
+            await self._delete(job.fleet, change, new_id, until_gone=False)
+        if failure.cancelled:
+            raise ActionFailed(
+                f"cancelled ({self.run_.cancel.reason}) while waiting for {new_id} to serve; "
+                f"kept {old_id}, which still serves, and deleted {new_id}; the next run "
+                "replaces it again"
             )
-            run.emit(change, Phase.PROGRESS, f"waiting for {new_id}: {status}", (wait,))
-            await run.pause(run.options.poll_interval)
+        raise ActionFailed(f"new instance {new_id} {failure.message}; kept {old_id}")
 
     async def _restore(
         self, recorder: StateRecorder, change: Change, old_id: str, old_uses: dict[str, str]
