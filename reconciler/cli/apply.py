@@ -53,12 +53,13 @@ from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import to_live_instance
 from reconciler.engine.workflow import check_plan_fresh
-from reconciler.errors import ApplyError, NotFoundError, RunCancelled, UsageError
+from reconciler.errors import ApplyError, NotFoundError, PolicyError, RunCancelled, UsageError
 from reconciler.models.api import UpdateRequest
 from reconciler.models.live import FLEET_TAG, OWNERSHIP_PREFIX, ownership_tags
 from reconciler.models.plan import Action, PendingCreate, Plan
 from reconciler.models.spec import Fleet, InstanceSpec
 from reconciler.models.state import FleetState, InstanceRecord, ResourceRecord
+from reconciler.readiness import run_readiness_command
 from reconciler.views import render_plan_human
 from reconciler.views.apply_view import LineProgress, LiveProgress, render_apply_summary
 
@@ -86,7 +87,14 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="How long to wait for new instances (default: from boot time).",
     )(command)
     command = click.option(
-        "--no-wait", is_flag=True, help="Do not wait for new instances to become active."
+        "--no-wait",
+        is_flag=True,
+        help="Do not wait for new instances to become active (a rollout still waits).",
+    )(command)
+    command = click.option(
+        "--allow-readiness-commands",
+        is_flag=True,
+        help="Run the manifests' readiness commands (review them first: they run here).",
     )(command)
     return command
 
@@ -115,6 +123,7 @@ def _execute(
     intent_grace: float = DEFAULT_INTENT_GRACE,
     verb: str = "Apply",
 ) -> ApplyReport:
+    refuse_readiness_commands(plan, fleets, allowed=options.run_readiness)
     digest = plan_digest(plan)  # recorded in the state history (PostgreSQL backend)
     recorders = {
         name: StateRecorder(stores.stores[name], state, plan_digest=digest)
@@ -147,6 +156,7 @@ def _execute(
                 progress=sink,
                 failpoints=FailPoints(os.environ.get(FAILPOINT_ENV)),
                 cancel=cancel,
+                readiness=run_readiness_command if options.run_readiness else None,
             )
             return await executor.apply(
                 plan, fleets={f.name: f for f in fleets}, recorders=recorders
@@ -228,10 +238,54 @@ def _plan_and_apply(
 
 
 def _executor_options(
-    parallelism: int, no_wait: bool, wait_timeout: float | None, fail_fast: bool
+    parallelism: int,
+    no_wait: bool,
+    wait_timeout: float | None,
+    fail_fast: bool,
+    allow_readiness_commands: bool = False,
 ) -> ExecutorOptions:
     return ExecutorOptions(
-        parallelism=parallelism, wait=not no_wait, wait_timeout=wait_timeout, fail_fast=fail_fast
+        parallelism=parallelism,
+        wait=not no_wait,
+        wait_timeout=wait_timeout,
+        fail_fast=fail_fast,
+        run_readiness=allow_readiness_commands,
+    )
+
+
+def refuse_readiness_commands(plan: Plan, fleets: list[Fleet], *, allowed: bool) -> None:
+    """A manifest's readiness command runs on this machine, and manifests may come from a
+    pull request: it runs only with a person's word (exit 8 otherwise), before anything
+    changes. Only changes that wait for a new replica to serve run it."""
+    if allowed:
+        return
+    specs = {s.address: s for f in fleets for s in f.instances}
+    waiting: dict[tuple[str, str], list[str]] = {}
+    for fleet_plan in plan.fleets:
+        for change in fleet_plan.changes:
+            spec = specs.get(change.address)
+            if spec is None or spec.readiness is None:
+                continue
+            serves_first = (
+                change.rollout is not None
+                or change.serving_first is not None
+                or (change.action is Action.REPLACE and change.create_before_destroy)
+            )
+            if serves_first:
+                source = spec.source.file if spec.source else "its manifest"
+                waiting.setdefault((" ".join(spec.readiness.command), source), []).append(
+                    change.address
+                )
+    if not waiting:
+        return
+    listed = "; ".join(
+        f"`{command}` from {source} (for {', '.join(addresses)})"
+        for (command, source), addresses in sorted(waiting.items())
+    )
+    raise PolicyError(
+        f"This plan waits for new replicas to pass their readiness command: {listed}. A "
+        "manifest's command runs on this machine, so it runs only when you say so. Nothing "
+        "was changed. Review the command, then run again with --allow-readiness-commands."
     )
 
 
@@ -270,11 +324,14 @@ def apply(
     fail_fast: bool,
     wait_timeout: float | None,
     no_wait: bool,
+    allow_readiness_commands: bool,
     vars: tuple[str, ...],  # noqa: A002 - named after --var
     var_files: tuple[Path, ...],
 ) -> None:
     """Make Shadeform match the manifests (PATHS), or apply a saved plan file exactly."""
-    opts = _executor_options(parallelism, no_wait, wait_timeout, fail_fast)
+    opts = _executor_options(
+        parallelism, no_wait, wait_timeout, fail_fast, allow_readiness_commands
+    )
     if refresh_only:
         given = [
             name
@@ -417,6 +474,7 @@ def destroy(
     fail_fast: bool,
     wait_timeout: float | None,
     no_wait: bool,
+    allow_readiness_commands: bool,
     vars: tuple[str, ...],  # noqa: A002 - named after --var
     var_files: tuple[Path, ...],
 ) -> None:

@@ -60,6 +60,8 @@ class ExecutorOptions:
     """On cancel: how long actions already in flight may take to finish before being abandoned."""
     gone_timeout: float = 10 * 60.0
     """How long a delete that others wait for may take to be gone (not just ``deleting``)."""
+    run_readiness: bool = False
+    """Readiness commands from the manifests may run (``--allow-readiness-commands``)."""
 
 
 @dataclass
