@@ -34,6 +34,7 @@ from reconciler.emulator.request_models import (
     UpdateInstanceRequest,
 )
 from reconciler.emulator.store import CloudStore
+from reconciler.emulator.timeline import InstancePeriod, period_of
 
 JsonDict = dict[str, Any]
 _IP_PREFIX = {"hyperstack": "38.80", "lambdalabs": "129.213", "datacrunch": "65.108"}
@@ -75,6 +76,8 @@ class Cloud:
         self._volume_users: dict[str, set[str]] = {}
         for record in self._instances.values():
             self._index_volumes(record)
+        self._ever: dict[str, InstanceRecord] = dict(self._instances)
+        """Every instance known since start, gone ones included (for the timeline)."""
         self.accounts = Accounts(
             tables=tables,
             store=store,
@@ -135,6 +138,7 @@ class Cloud:
                 record.fails_at = record.boots_at
                 record.failure_details = "the provider failed to provision the instance"
             self._instances[instance_id] = record
+            self._ever[instance_id] = record
             self._index_volumes(record)
             self._save(record)
             self._create_counts[request.name] = self._create_counts.get(request.name, 0) + 1
@@ -212,6 +216,13 @@ class Cloud:
     def live_instances(self) -> list[JsonDict]:
         with self._lock:
             return [self._render(r, seen, detailed=True) for r, seen in self._live()]
+
+    def timeline(self) -> list[InstancePeriod]:
+        with self._lock:
+            return [period_of(r) for r in self._ever.values()]
+
+    def now(self) -> float:
+        return self._clock()
 
     # -- catalog and capacity -----------------------------------------------------------
 

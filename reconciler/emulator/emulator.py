@@ -17,6 +17,7 @@ from reconciler.emulator.config import CapacitySetting, EmulatorConfig, FaultCon
 from reconciler.emulator.faults import FaultInjector
 from reconciler.emulator.request_models import AddSshKeyRequest, CreateVolumeRequest
 from reconciler.emulator.store import CloudStore, FileStore, MemoryStore
+from reconciler.emulator.timeline import InstancePeriod
 
 JsonDict = dict[str, Any]
 
@@ -133,6 +134,15 @@ class Emulator:
     def live_instances(self) -> list[JsonDict]:
         """Every instance not yet deleted (``deleting`` included), as ``/info`` returns it."""
         return self._cloud.live_instances()
+
+    def timeline(self) -> list[InstancePeriod]:
+        """Every instance since the emulator started, gone ones included, with when it was
+        created, active and gone (see :mod:`reconciler.emulator.timeline`)."""
+        return self._cloud.timeline()
+
+    def now(self) -> float:
+        """The emulator's clock."""
+        return self._cloud.now()
 
     def set_capacity(
         self,

@@ -154,6 +154,7 @@ class InstanceExecutor(KindExecutor):
             await recorder.update(lambda d: self.kind.forget(d, change.address, old_id))
             gate.destroyed()
             self._count_serving(change, -1)
+            self._note(change, f"deleted {old_id}; creating its successor")
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
