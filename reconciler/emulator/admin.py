@@ -16,12 +16,17 @@ GET      /_admin/create-counts                  ``{"create_counts": {"name": 2}}
 GET      /_admin/create-counts/{name}           ``{"name": "...", "count": 2}``
 POST     /_admin/capacity                       ``{"cloud", "region", "shade_instance_type",
                                                 "available", "rental_type"}``
+GET      /_admin/timeline                       ``{"now": t, "instances": [<period>...]}``: every
+                                                instance since start, gone ones included,
+                                                with created/active/gone times
 GET      /_admin/faults                         the live fault configuration
 PUT      /_admin/faults                         a whole new fault configuration
 =======  =====================================  =========================================
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -81,6 +86,7 @@ class AdminHandlers:
             ("GET", "/create-counts", self.create_counts),
             ("GET", "/create-counts/{name}", self.create_count),
             ("POST", "/capacity", self.capacity),
+            ("GET", "/timeline", self.timeline),
             ("GET", "/faults", self.get_faults),
             ("PUT", "/faults", self.put_faults),
         ]
@@ -128,6 +134,10 @@ class AdminHandlers:
     async def capacity(self, request: Request) -> Response:
         self._cloud.set_capacity(await _read_body(request, CapacitySetting))
         return empty_ok()
+
+    async def timeline(self, request: Request) -> Response:
+        periods = [asdict(p) for p in self._cloud.timeline()]
+        return json_response({"now": self._cloud.now(), "instances": periods})
 
     async def get_faults(self, request: Request) -> Response:
         return json_response(self._injector.config.model_dump(mode="json"))

@@ -38,6 +38,13 @@ class InstancePeriod:
         return self.created_at <= t and (self.gone_at is None or t < self.gone_at)
 
 
+def period_from_json(data: dict[str, object]) -> InstancePeriod:
+    """A period as ``GET /_admin/timeline`` lists it."""
+    fields = dict(data)
+    fields["tags"] = tuple(fields["tags"])  # type: ignore[arg-type]
+    return InstancePeriod(**fields)  # type: ignore[arg-type]
+
+
 def period_of(record: InstanceRecord) -> InstancePeriod:
     ends = [t for t in (record.deleting_at, record.fails_at) if t is not None]
     stop = min(ends) if ends else None

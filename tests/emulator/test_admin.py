@@ -118,3 +118,31 @@ def test_http_admin_refusals(emulator: Emulator, api: Api) -> None:
         json={"cloud": "aws", "region": "r", "shade_instance_type": "H100", "available": False},
     )
     assert unknown.status_code == 400 and "unknown cloud" in unknown.json()["error"]
+
+
+def test_the_timeline_keeps_gone_instances_with_their_times(
+    emulator: Emulator, api: Api, clock: FakeClock
+) -> None:
+    from reconciler.emulator.timeline import extremes, period_from_json
+
+    start = emulator.now()
+    first = create(api, "a")
+    clock.advance(emulator.config.boot_seconds + 1)
+    create(api, "b")
+    emulator.delete_instance_out_of_band(first)
+    deleted_at = emulator.now()
+    clock.advance(emulator.config.delete_seconds + 1)
+    assert [i["name"] for i in emulator.live_instances()] == ["b"]
+    answer = api.get(f"{ADMIN}/timeline").json()
+    assert answer["now"] == emulator.now()
+    periods = {p.name: p for p in map(period_from_json, answer["instances"])}
+    assert set(periods) == {"a", "b"}, "gone instances stay in the timeline"
+    a = periods["a"]
+    assert (a.created_at, a.active_from, a.active_until) == (
+        start,
+        start + emulator.config.boot_seconds,
+        deleted_at,
+    )
+    assert a.gone_at == deleted_at + emulator.config.delete_seconds
+    seen = extremes(periods.values(), since=start, until=emulator.now())
+    assert (seen.fewest_active, seen.most_running) == (0, 2)
