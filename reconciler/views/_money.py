@@ -8,6 +8,9 @@ Prices are integer cents per hour; ``None`` is a price nobody knows and prints a
                                2 fallbacks"
     cost_line(summary)     -> "Cost: $12.40/h -> $15.20/h (+$2.80/h); per 30 days $8,928.00 ->
                                $10,944.00"
+    peak_line(summary)     -> "Peak: $16.20/h while the plan is applied (+$1.00/h while new
+                               instances run beside old ones)"
+    duration_text(5400)    -> "1 h 30 min"
 """
 
 from __future__ import annotations
@@ -56,6 +59,16 @@ def boot_text(seconds: int) -> str:
     return f"≤{-(-seconds // 60)} min"
 
 
+def duration_text(seconds: int) -> str:
+    """``1200`` -> ``20 min``, ``5400`` -> ``1 h 30 min``; under a minute in seconds."""
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 def placement_text(placement: PlacementChoice) -> str:
     """The chosen offer, its price, its boot time (when known) and the fallbacks left."""
     chosen = placement.chosen
@@ -92,3 +105,17 @@ def cost_line(cost: CostSummary) -> str:
     if cost.unknown_prices:
         line += "; " + unknown_note(cost.unknown_prices)
     return line
+
+
+def peak_line(cost: CostSummary) -> str | None:
+    """The highest burn while the plan is applied, when it is above before and after (old
+    and new instances running side by side); None when there is no such peak."""
+    if cost.hourly_cents_peak is None:
+        return None
+    extra = round_cents(
+        cost.hourly_cents_peak - max(cost.hourly_cents_before, cost.hourly_cents_after)
+    )
+    return (
+        f"Peak: {hourly(cost.hourly_cents_peak)} while the plan is applied ({signed(extra)}/h "
+        "while new instances run beside old ones)"
+    )

@@ -2,17 +2,34 @@
 title and detail lines. The human and Markdown views only lay these out and style them.
 
 Each piece is built by its own small function (``summarize``, ``change_title``,
-``change_details``); money is worded in ``_money``.
+``change_details``, ``rollout_outline``); money is worded in ``_money``.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from reconciler.models.plan import Action, Change, FieldChange, Plan, ReasonCode
-from reconciler.views._money import placement_text
+from reconciler.models.plan import (
+    Action,
+    Change,
+    FieldChange,
+    FleetPlan,
+    Plan,
+    ReasonCode,
+    Rollout,
+    RolloutWave,
+)
+from reconciler.views._money import (
+    boot_text,
+    duration_text,
+    has_prices,
+    hourly,
+    placement_text,
+    signed,
+)
 from reconciler.views._values import clean_text, format_value, key_fields
 
 # Reasons that only restate a field change; when the field changes are listed they say it better.
@@ -93,6 +110,7 @@ def change_title(change: Change) -> str:
 
 class LineKind(Enum):
     REASON = "reason"
+    ROLLOUT = "rollout"  # the change's wave in its group's rollout
     PLACEMENT = "placement"
     FIELD = "field"
 
@@ -149,14 +167,29 @@ def field_change_line(change: FieldChange) -> tuple[str, str]:
     return clean_text(change.path), text
 
 
-def change_details(change: Change) -> list[DetailLine]:
-    """Reasons (as ``# ...`` comments), the chosen placement, then key fields (creates,
-    deletes) or field changes."""
+def wave_note(change: Change, rollout: Rollout | None = None) -> str | None:
+    """``# rollout inference/mistral: wave 1 of 2`` for a change in a rollout (``rollout`` is
+    its group's, for the count of waves); None for a change outside any rollout."""
+    if change.wave is None:
+        return None
+    head = f"# rollout {clean_text(change.rollout)}: " if change.rollout is not None else "# "
+    if change.wave == 0:
+        return head + "wave 0 (finish first)"
+    waves = sum(1 for w in rollout.waves if w.number > 0) if rollout is not None else 0
+    return head + f"wave {change.wave}" + (f" of {waves}" if waves else "")
+
+
+def change_details(change: Change, rollout: Rollout | None = None) -> list[DetailLine]:
+    """Reasons (as ``# ...`` comments), its wave in a rollout (``rollout``: its group's), the
+    chosen placement, then key fields (creates, deletes) or field changes."""
     lines = [
         DetailLine(LineKind.REASON, "# " + clean_text(reason.message))
         for reason in change.reasons
         if not (change.field_changes and reason.code in _FIELD_REASONS)
     ]
+    note = wave_note(change, rollout)
+    if note is not None:
+        lines.append(DetailLine(LineKind.ROLLOUT, note))
     if change.placement is not None and change.action in (Action.CREATE, Action.REPLACE):
         text = "placement: " + placement_text(change.placement)
         lines.append(DetailLine(LineKind.PLACEMENT, text))
@@ -201,3 +234,135 @@ def unsettled_parts(*, blocked: int, pending: int, no_capacity: int) -> list[str
     if no_capacity:
         parts.append(f"{no_capacity} without capacity")
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class WaveEntry:
+    """One replica of a wave: its name (relative to the fleet, unescaped) and notes such as
+    ``create first`` or ``waits for i-9 to serve``."""
+
+    name: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaveOutline:
+    number: int
+    entries: tuple[WaveEntry, ...]
+
+    @property
+    def label(self) -> str:
+        """``wave 1``; ``wave 0 (finish first)`` for what an earlier run left."""
+        return f"wave {self.number}" + (" (finish first)" if self.number == 0 else "")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutOutline:
+    """What the text views say about one rollout. ``group``, ``readiness`` and the entries'
+    names and notes are raw (each view escapes them for where they land); the rest is our
+    own wording of numbers and money."""
+
+    group: str
+    settings: str
+    bounds: str
+    cost: str | None
+    readiness: str | None
+    readiness_note: str
+    waves: tuple[WaveOutline, ...]
+
+
+READINESS_NOTE = "must pass before a new replica counts as serving"
+NO_READINESS_NOTE = "a new replica counts as serving once it is active"
+
+
+def _duration(rollout: Rollout) -> str:
+    """``about 20 min (2 waves × ≤10 min boot)``: the sum of the waves' boot times."""
+    if rollout.expected_seconds is None:
+        return "duration unknown (no boot time known)"
+    count = len(rollout.waves)
+    boots = {w.boot_seconds for w in rollout.waves}
+    plural = "" if count == 1 else "s"
+    if len(boots) == 1 and None not in boots:
+        (boot,) = boots
+        assert boot is not None
+        how = f"{count} wave{plural} × {boot_text(boot)} boot"
+    else:
+        how = f"the boot times of {count} wave{plural}"
+    return f"about {duration_text(rollout.expected_seconds)} ({how})"
+
+
+def _rollout_cost(rollout: Rollout, fleet: FleetPlan) -> str | None:
+    """``peak $5.00/h while surge replicas run (+$1.00/h)``: the fleet's peak, and what this
+    group's surge replicas add to it; None for a plan made without prices."""
+    if rollout.surge_hourly_cents > 0:
+        return (
+            f"peak {hourly(fleet.cost.peak)} while surge replicas run "
+            f"({signed(rollout.surge_hourly_cents)}/h)"
+        )
+    surging = any(w.create_first for w in rollout.waves if w.number > 0)
+    if not surging and has_prices(fleet.cost):
+        return "no surge replicas, so no extra cost"
+    return None
+
+
+def _wave_entries(
+    wave: RolloutWave, settling: dict[str, list[str]], fleet: str
+) -> tuple[WaveEntry, ...]:
+    prefix = f"{fleet}/"
+    entries = []
+    for address in wave.addresses:
+        notes = ["create first"] if address in wave.create_first else []
+        if wave.number == 0:  # what an earlier run left: say what settles it
+            notes += settling.get(address, [])
+        name = address[len(prefix) :] if address.startswith(prefix) else address
+        entries.append(WaveEntry(name, tuple(notes)))
+    return tuple(entries)
+
+
+def _settling_notes(change: Change) -> list[str]:
+    waits = change.serving_first
+    if change.action is Action.NOOP:
+        return [f"waits for {waits} to serve"] if waits is not None else []
+    if change.action is Action.DELETE:
+        gone = change.resource_id or "its predecessor"
+        return [f"{gone} goes once {waits} serves" if waits is not None else f"{gone} deleted"]
+    if change.action is Action.CREATE:
+        return ["created"]
+    if change.action is Action.REPLACE:
+        return ["replaced"]
+    return []
+
+
+def rollout_outline(rollout: Rollout, fleet: FleetPlan) -> RolloutOutline:
+    """The rollout of one replica group of ``fleet``, worded for the text views: its settings
+    (``4 replicas, max_unavailable 1, max_surge 1``), its bounds (``never fewer than 3 serving,
+    never more than 5 running; about 20 min (2 waves × ≤10 min boot)``), its cost (``peak
+    $5.00/h while surge replicas run (+$1.00/h)``), its readiness command and its waves, each
+    replica by its name in the fleet (``mistral-0``) with notes (``create first``)."""
+    replicas = rollout.replicas
+    settings = (
+        f"{replicas} replica{'' if replicas == 1 else 's'}, "
+        f"max_unavailable {rollout.max_unavailable}, max_surge {rollout.max_surge}"
+    )
+    now = f" ({rollout.serving} of {replicas} serve now)" if rollout.serving != replicas else ""
+    bounds = (
+        f"never fewer than {rollout.serving_floor} serving{now}, never more than "
+        f"{rollout.peak_running} running; {_duration(rollout)}"
+    )
+    settling: dict[str, list[str]] = {}
+    for change in fleet.changes:
+        if change.rollout == rollout.group and change.wave == 0:
+            settling.setdefault(change.address, []).extend(_settling_notes(change))
+    waves = tuple(
+        WaveOutline(w.number, _wave_entries(w, settling, fleet.fleet)) for w in rollout.waves
+    )
+    command = shlex.join(rollout.readiness) if rollout.readiness else None
+    return RolloutOutline(
+        group=rollout.group,
+        settings=settings,
+        bounds=bounds,
+        cost=_rollout_cost(rollout, fleet),
+        readiness=command,
+        readiness_note=READINESS_NOTE if command is not None else NO_READINESS_NOTE,
+        waves=waves,
+    )

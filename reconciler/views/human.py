@@ -15,6 +15,17 @@
 
     Plan: 1 to create, 0 to update, 1 to replace, 0 to delete.
     Cost: $0.80/h -> $3.29/h (+$2.49/h); per 30 days $576.00 -> $2,368.80
+    Peak: $4.09/h while the plan is applied (+$0.80/h while new instances run beside old ones)
+
+A fleet whose replica groups roll in waves (``update_strategy``) closes with one section per
+rollout, after its changes::
+
+    Rollout of inference/mistral: 4 replicas, max_unavailable 1, max_surge 1
+      never fewer than 3 serving, never more than 5 running; about 20 min (2 waves × ≤10 min boot)
+      peak $5.00/h while surge replicas run (+$1.00/h)
+      readiness: ./scripts/ready.sh (must pass before a new replica counts as serving)
+      wave 1: mistral-0 (create first), mistral-1
+      wave 2: mistral-2 (create first), mistral-3
 
 Colour (green ``+``, yellow ``~``, magenta ``-/+``, red ``-``) only when asked for. rich supplies
 the escape codes for each style once; lines are assembled as plain strings because laying out
@@ -29,8 +40,8 @@ from typing import TextIO
 from rich.color import ColorSystem
 from rich.style import Style
 
-from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
-from reconciler.views._money import change_cost, cost_line, has_prices
+from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan, Rollout
+from reconciler.views._money import change_cost, cost_line, has_prices, peak_line
 from reconciler.views._outline import (
     DATA_LOSS_HEADING,
     KEPT_HEADING,
@@ -40,6 +51,7 @@ from reconciler.views._outline import (
     change_title,
     data_loss_lines,
     is_listed,
+    rollout_outline,
     summarize,
     unsettled_parts,
 )
@@ -77,19 +89,19 @@ class _Painter:
         return f"{codes[0]}{text}{codes[1]}"
 
 
-def _change_lines(change: Change, paint: _Painter) -> Iterator[str]:
+def _change_lines(change: Change, paint: _Painter, rollout: Rollout | None = None) -> Iterator[str]:
     symbol = f"{change.action.symbol:>3}"
     header = f"{paint(symbol, _ACTION_STYLES[change.action])} {paint(change_title(change), 'bold')}"
     cost = change_cost(change)
     yield header + "  " + cost if cost is not None else header
-    for line in change_details(change):
+    for line in change_details(change, rollout):
         if line.kind is LineKind.FIELD and line.forces_replacement:
             text, sep, note = line.text.rpartition("  # ")
             if sep:
                 yield f"{_DETAIL_INDENT}{text}{sep}{paint(note, 'red')}"
             else:
                 yield _DETAIL_INDENT + line.text
-        elif line.kind is LineKind.REASON:
+        elif line.kind is LineKind.REASON or line.kind is LineKind.ROLLOUT:
             yield _DETAIL_INDENT + paint(line.text, "dim")
         elif line.kind is LineKind.PLACEMENT:
             yield _DETAIL_INDENT + paint(line.text, "cyan")
@@ -106,9 +118,33 @@ def _fleet_lines(fleet: FleetPlan, paint: _Painter) -> Iterator[str]:
         return
     yield paint(f"Fleet {name}:", "bold")
     yield ""
+    rollouts = {r.group: r for r in fleet.rollouts}
     for change in listed:
-        yield from _change_lines(change, paint)
+        rollout = rollouts.get(change.rollout) if change.rollout is not None else None
+        yield from _change_lines(change, paint, rollout)
         yield ""
+    for rollout in fleet.rollouts:
+        yield from _rollout_lines(rollout, fleet, paint)
+        yield ""
+
+
+def _rollout_lines(rollout: Rollout, fleet: FleetPlan, paint: _Painter) -> Iterator[str]:
+    """A rollout's heading, its floor and peak, its cost, readiness, then a line per wave."""
+    outline = rollout_outline(rollout, fleet)
+    yield paint(f"Rollout of {clean_text(outline.group)}:", "bold") + " " + outline.settings
+    yield "  " + outline.bounds
+    if outline.cost is not None:
+        yield "  " + outline.cost
+    if outline.readiness is not None:
+        yield f"  readiness: {clean_text(outline.readiness)} ({outline.readiness_note})"
+    else:
+        yield f"  readiness: none ({outline.readiness_note})"
+    for wave in outline.waves:
+        entries = ", ".join(
+            clean_text(e.name) + (f" ({clean_text('; '.join(e.notes))})" if e.notes else "")
+            for e in wave.entries
+        )
+        yield f"  {wave.label}: {entries}"
 
 
 def _preamble(plan: Plan) -> Iterator[str]:
@@ -203,6 +239,9 @@ def summary_lines(
         lines.append(unsettled)
     if has_prices(cost):
         lines.append(cost_line(cost))
+        peak = peak_line(cost)
+        if peak is not None:
+            lines.append(peak)
     return lines
 
 

@@ -28,13 +28,16 @@ from reconciler.views._outline import Summary, summarize
 PLAN_KIND = "reconciler-plan"
 
 
-def _cost_dict(cost: CostSummary) -> dict[str, int | float]:
+def _cost_dict(cost: CostSummary) -> dict[str, int | float | None]:
+    """The burn rate before and after (per hour and per 30 days) and the peak while the plan
+    is applied (per hour only: it lasts while the plan is applied; null when there is none)."""
     return {
         "hourly_cents_before": cost.hourly_cents_before,
         "hourly_cents_after": cost.hourly_cents_after,
         "monthly_cents_before": cost.monthly_cents_before,
         "monthly_cents_after": cost.monthly_cents_after,
         "unknown_prices": cost.unknown_prices,
+        "hourly_cents_peak": cost.hourly_cents_peak,
     }
 
 

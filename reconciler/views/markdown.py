@@ -1,13 +1,15 @@
 """The plan as a pull-request comment: title, cost table, summary table, instances without
-capacity, budget overrides, notices, then per fleet a collapsed ``<details>`` block with the
-changes in a ``diff`` code block.
+capacity, budget overrides, notices, rollouts (a paragraph and a table of waves per replica
+group replaced in waves), then per fleet a collapsed ``<details>`` block with the changes in a
+``diff`` code block.
 
 The comment is kept under ``max_chars`` (GitHub refuses comments over 65,536 characters): the
 title, both tables, instances without capacity and budget overrides always appear (a reviewer
-must see why a plan fails and every limit it breaks); notices and changes are added while they
-fit, then a note says how many changes were left out. User-controlled text is escaped for where
-it lands: Markdown text (``$`` included: GitHub reads ``$...$`` as math), inline code, HTML
-(``<summary>``) or a fenced block whose fence outruns any backticks in it.
+must see why a plan fails and every limit it breaks); notices, rollouts and changes are added
+while they fit, then a note says how many were left out. User-controlled text is escaped for
+where it lands: Markdown text (``$`` included: GitHub reads ``$...$`` as math), inline code,
+HTML (``<summary>``), a table cell (``|``) or a fenced block whose fence outruns any backticks
+in it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from reconciler.models.catalog import format_cents
-from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan
+from reconciler.models.plan import Action, Change, CostSummary, FleetPlan, Plan, Rollout
 from reconciler.redaction import scrub
 from reconciler.views._money import change_cost, has_prices, signed, unknown_note
 from reconciler.views._outline import (
@@ -31,6 +33,7 @@ from reconciler.views._outline import (
     data_loss_lines,
     field_change_line,
     is_listed,
+    rollout_outline,
     summarize,
     unsettled_parts,
 )
@@ -75,12 +78,17 @@ _MARKERS = {
 }
 
 
-def _change_block(change: Change) -> str:
+def _cell_code(text: str) -> str:
+    """Inline code inside a table cell: GitHub splits cells at every ``|``, even in code."""
+    return md_code(text).replace("|", "\\|")
+
+
+def _change_block(change: Change, rollout: Rollout | None = None) -> str:
     marker, verb = _MARKERS[change.action]
     heading = f"{marker} {verb} {change_title(change)}"
     cost = change_cost(change)
     lines = [heading + "  " + cost if cost is not None else heading]
-    for line in change_details(change):
+    for line in change_details(change, rollout):
         if line.kind is LineKind.FIELD and change.field_changes:
             continue  # shown below as before/after pairs
         body_marker = marker if line.kind is LineKind.FIELD and marker in "+-" else " "
@@ -130,9 +138,12 @@ def _cost_table(plan: Plan) -> str:
     total = plan.cost
     if not has_prices(total):
         return ""
+    peaks = total.hourly_cents_peak is not None  # a column only for plans that have a peak
     rows = [
-        "| Fleet | $/h before | $/h after | $/h change | 30 days before | 30 days after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| Fleet | $/h before | $/h after | $/h change | "
+        + ("$/h peak | " if peaks else "")
+        + "30 days before | 30 days after |",
+        "| --- | ---: | ---: | ---: | " + ("---: | " if peaks else "") + "---: | ---: |",
     ]
 
     def row(name: str, c: CostSummary) -> str:
@@ -141,6 +152,7 @@ def _cost_table(plan: Plan) -> str:
             format_cents(c.hourly_cents_before),
             format_cents(c.hourly_cents_after),
             signed(change) if change else format_cents(0),
+            *([format_cents(c.peak)] if peaks else []),
             format_cents(c.monthly_cents_before),
             format_cents(c.monthly_cents_after),
         ]
@@ -216,12 +228,56 @@ def _notice_items(plan: Plan) -> list[tuple[str, str]]:
     return items
 
 
-def truncation_note(changes: int, notices: int) -> str:
-    extra = f" and {notices} more blocked/warning notes" if notices else ""
-    return (
-        f"… output truncated: {changes} more changes{extra}; "
-        "run `reconciler plan` locally for the full plan\n"
-    )
+def _rollout_block(rollout: Rollout, fleet: FleetPlan) -> str:
+    """A rollout: a bold heading with its settings, a list of its floor, peak, duration, cost
+    and readiness, then a table of its waves."""
+    outline = rollout_outline(rollout, fleet)
+    if outline.readiness is not None:
+        readiness = f"{md_code(outline.readiness)} ({md_text(outline.readiness_note)})"
+    else:
+        readiness = f"none ({md_text(outline.readiness_note)})"
+    lines = [
+        f"**Rollout of {md_code(outline.group)}**: {md_text(outline.settings)}",
+        "",
+        f"- {md_text(outline.bounds)}",
+        *([f"- {md_text(outline.cost)}"] if outline.cost is not None else []),
+        f"- readiness: {readiness}",
+        "",
+        "| Wave | Replicas |",
+        "| --- | --- |",
+    ]
+    for wave in outline.waves:
+        label = wave.label.removeprefix("wave ")
+        entries = ", ".join(
+            _cell_code(e.name) + (f" ({md_text('; '.join(e.notes))})" if e.notes else "")
+            for e in wave.entries
+        )
+        lines.append(f"| {label} | {entries} |")
+    return "\n".join(lines) + "\n\n"
+
+
+def _add_rollouts(comment: _Comment, blocks: list[str]) -> int:
+    """Add each rollout's block while they fit; return how many."""
+    shown = 0
+    for block in blocks:
+        if not comment.fits(block):
+            break
+        comment.add(block)
+        shown += 1
+    return shown
+
+
+def truncation_note(changes: int, notices: int, rollouts: int = 0) -> str:
+    parts = [f"{changes} more changes"]
+    if notices:
+        parts.append(f"{notices} more blocked/warning notes")
+    if rollouts:
+        parts.append(f"{rollouts} more rollout{'' if rollouts == 1 else 's'}")
+    left = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"… output truncated: {left}; run `reconciler plan` locally for the full plan\n"
+
+
+SHORT_TRUNCATION_NOTE = "… output truncated; run `reconciler plan` locally for the full plan\n"
 
 
 @dataclass
@@ -276,7 +332,11 @@ def _add_details(comment: _Comment, fleets: list[tuple[FleetPlan, Summary, list[
     for fleet, summary, changes in fleets:
         if not changes:
             continue
-        blocks = [_change_block(c) for c in changes]
+        rollouts = {r.group: r for r in fleet.rollouts}
+        blocks = [
+            _change_block(c, rollouts.get(c.rollout) if c.rollout is not None else None)
+            for c in changes
+        ]
         opening, closing = _details(fleet, summary, blocks)
         if not comment.fits(opening, blocks[0], closing):
             return shown
@@ -300,14 +360,22 @@ def render_plan_markdown(plan: Plan, stream: TextIO, *, max_chars: int = 60_000)
     total = sum((s for _, s, _ in fleets), Summary())
     listed = sum(len(changes) for _, _, changes in fleets)
     notices = _notice_items(plan)
+    rollouts = [_rollout_block(r, f) for f in plan.fleets for r in f.rollouts]
     # Room for the longest possible note, plus the blank lines that end the notice sections.
-    comment = _Comment(max_chars, reserve=len(truncation_note(listed, len(notices))) + 8)
+    note = truncation_note(listed, len(notices), len(rollouts))
+    comment = _Comment(max_chars, reserve=len(note) + 8)
     comment.add(_title(plan, total))
     comment.add(_cost_table(plan))
     comment.add(_table([(f, s) for f, s, _ in fleets], total))
     comment.add(_why_it_fails_or_costs_more(plan))
     notices_shown = _add_notices(comment, notices)
-    changes_shown = _add_details(comment, fleets) if notices_shown == len(notices) else 0
-    if changes_shown < listed or notices_shown < len(notices):
-        comment.add(truncation_note(listed - changes_shown, len(notices) - notices_shown))
+    rollouts_shown = _add_rollouts(comment, rollouts) if notices_shown == len(notices) else 0
+    changes_shown = _add_details(comment, fleets) if rollouts_shown == len(rollouts) else 0
+    if changes_shown < listed or notices_shown < len(notices) or rollouts_shown < len(rollouts):
+        note = truncation_note(
+            listed - changes_shown, len(notices) - notices_shown, len(rollouts) - rollouts_shown
+        )
+        # What always appears may leave less than the reserve: then the note says less.
+        comment.reserve = 0
+        comment.add(note if comment.fits(note) else SHORT_TRUNCATION_NOTE)
     stream.write("".join(comment.parts))

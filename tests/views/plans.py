@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from reconciler.engine.planner import PlanOptions, plan_fleet
-from reconciler.models.catalog import Offer
+from reconciler.models.catalog import Catalog, Offer
 from reconciler.models.live import Health, IntentResolution, ResolvedIntent
 from reconciler.models.plan import (
     Action,
@@ -18,8 +18,16 @@ from reconciler.models.plan import (
     Plan,
     Reason,
     ReasonCode,
+    Rollout,
+    RolloutWave,
 )
-from reconciler.models.spec import DockerConfiguration, LaunchConfiguration, Lifecycle
+from reconciler.models.spec import (
+    DockerConfiguration,
+    LaunchConfiguration,
+    Lifecycle,
+    Readiness,
+    UpdateStrategy,
+)
 
 from ..engine.factories import fleet, live, record, secret_env, snapshot, spec, state
 
@@ -197,6 +205,66 @@ def priced_plan() -> Plan:
     return Plan(fleets=(inference, training), paths=("fleets/",))
 
 
+GROUP = "inference/mistral"
+ROLLOUT_CATALOG = Catalog(
+    offers=(
+        Offer(
+            cloud="hyperstack",
+            region="canada-1",
+            shade_instance_type="A6000",
+            hourly_price_cents=100,
+            boot_seconds_max=600,
+        ),
+    )
+)
+READY = Readiness(command=("./scripts/ready.sh",), timeout_seconds=60, interval_seconds=5)
+
+
+def _replicas(n: int, image: str, **extra: object) -> list:
+    return [spec(f"mistral-{i}", group=GROUP, os=f"os-{image}", **extra) for i in range(n)]
+
+
+def rollout_plan(
+    replicas: int = 4, *, max_unavailable: int = 1, max_surge: int = 1, readiness: bool = True
+) -> Plan:
+    """A planner-made plan: ``replicas`` serving replicas of inference/mistral ($1.00/h each,
+    booting in ≤10 min) all replaced for a new image, in waves (4 replicas, 1 and 1: two
+    waves of one create-first and one destroy-first slot; peak $5.00/h)."""
+    old = _replicas(replicas, "vllm:1")
+    strategy = UpdateStrategy(max_unavailable=max_unavailable, max_surge=max_surge)
+    new = _replicas(
+        replicas, "vllm:2", update_strategy=strategy, readiness=READY if readiness else None
+    )
+    fp = plan_fleet(
+        fleet(*new),
+        state(*(record(s, f"i-{i}") for i, s in enumerate(old))),
+        snapshot(*(live(s, f"i-{i}", hourly_price=100) for i, s in enumerate(old))),
+        catalog=ROLLOUT_CATALOG,
+    )
+    return Plan(fleets=(fp,), paths=("fleets/",))
+
+
+def unfinished_rollout_plan() -> Plan:
+    """An earlier run replaced mistral-0 create-first and stopped while its successor (i-new)
+    booted: the predecessor i-0 (an orphan now, still serving) goes in wave 0, once i-new
+    serves; mistral-1 and mistral-2 then roll in wave 1."""
+    old = _replicas(3, "vllm:1")
+    strategy = UpdateStrategy(max_unavailable=1, max_surge=1)
+    new = _replicas(3, "vllm:2", update_strategy=strategy)
+    fp = plan_fleet(
+        fleet(*new),
+        state(record(new[0], "i-new"), record(old[1], "i-1"), record(old[2], "i-2")),
+        snapshot(
+            live(new[0], "i-new", health=Health.IN_PROGRESS, hourly_price=100),
+            live(old[1], "i-1", hourly_price=100),
+            live(old[2], "i-2", hourly_price=100),
+            orphans=(live(old[0], "i-0", hourly_price=100),),
+        ),
+        catalog=ROLLOUT_CATALOG,
+    )
+    return Plan(fleets=(fp,))
+
+
 def synthetic_change(i: int) -> Change:
     """A cheap, planner-free change (for large plans); cycles through the actions."""
     address = f"inference/vllm-{i:05d}"
@@ -296,6 +364,31 @@ costs = st.builds(
     hourly_cents_before=st.integers(min_value=0, max_value=10**7),
     hourly_cents_after=st.integers(min_value=0, max_value=10**7),
     unknown_prices=st.integers(min_value=0, max_value=100),
+    hourly_cents_peak=st.none() | st.integers(min_value=0, max_value=10**7),
+)
+small = st.integers(min_value=0, max_value=8)
+rollouts = st.builds(
+    Rollout,
+    group=texts,
+    replicas=small,
+    serving=small,
+    max_unavailable=small,
+    max_surge=small,
+    waves=st.lists(
+        st.builds(
+            RolloutWave,
+            number=small,
+            addresses=st.lists(texts, max_size=3).map(tuple),
+            create_first=st.lists(texts, max_size=2).map(tuple),
+            boot_seconds=st.none() | st.integers(min_value=0, max_value=10**5),
+        ),
+        max_size=3,
+    ).map(tuple),
+    serving_floor=small,
+    peak_running=small,
+    expected_seconds=st.none() | st.integers(min_value=0, max_value=10**6),
+    surge_hourly_cents=st.integers(min_value=0, max_value=10**6),
+    readiness=st.none() | st.lists(texts, min_size=1, max_size=3).map(tuple),
 )
 
 changes = st.builds(
@@ -322,6 +415,9 @@ changes = st.builds(
     ).map(tuple),
     create_before_destroy=st.booleans(),
     placement=st.none() | placements,
+    rollout=st.none() | texts,
+    wave=st.none() | small,
+    serving_first=st.none() | texts,
     hourly_cents_before=cents,
     hourly_cents_after=cents,
 )
@@ -338,6 +434,7 @@ fleet_plans = st.builds(
     released_intents=st.lists(texts, max_size=2).map(tuple),
     cost=costs,
     budget_overrides=st.lists(texts, max_size=2).map(tuple),
+    rollouts=st.lists(rollouts, max_size=2).map(tuple),
 )
 plans = st.builds(
     Plan,

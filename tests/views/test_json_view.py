@@ -21,6 +21,8 @@ from reconciler.models.plan import (
     PlacementChoice,
     Plan,
     Reason,
+    Rollout,
+    RolloutWave,
 )
 from reconciler.views import plan_from_json, plan_to_json_dict, render_plan_json
 
@@ -32,7 +34,9 @@ from .plans import (
     plans,
     priced_plan,
     quiet_plan,
+    rollout_plan,
     sample_plan,
+    unfinished_rollout_plan,
     without_prices,
 )
 
@@ -72,6 +76,7 @@ NO_COST = {
     "monthly_cents_before": 0,
     "monthly_cents_after": 0,
     "unknown_prices": 0,
+    "hourly_cents_peak": None,
 }
 
 
@@ -117,6 +122,7 @@ def test_summary_cost_gives_hourly_and_30_day_figures_in_cents():
         "monthly_cents_before": 2481 * 720,
         "monthly_cents_after": 2441 * 720,
         "unknown_prices": 1,
+        "hourly_cents_peak": None,  # nothing runs beside what it replaces
     }
     inference, training = data["fleets"]
     assert inference["summary"]["cost"]["monthly_cents_after"] == 449 * 720
@@ -124,6 +130,7 @@ def test_summary_cost_gives_hourly_and_30_day_figures_in_cents():
         "hourly_cents_before": 489,
         "hourly_cents_after": 449,
         "unknown_prices": 0,
+        "hourly_cents_peak": None,
     }
     assert training["summary"]["cost"]["unknown_prices"] == 1
 
@@ -174,6 +181,7 @@ def test_changes_carry_every_field():
         "cost",
         "budget_overrides",
         "kept",
+        "rollouts",
     ]
     replace = next(c for c in fleet["changes"] if c["address"] == "inference/vllm-2")
     assert replace == {
@@ -203,6 +211,9 @@ def test_changes_carry_every_field():
         "depends_on": [],
         "destroys_data": False,
         "placement": replace["placement"],
+        "rollout": None,
+        "wave": None,
+        "serving_first": None,
         "hourly_cents_before": replace["hourly_cents_before"],
         "hourly_cents_after": replace["hourly_cents_after"],
     }
@@ -217,6 +228,62 @@ def test_changes_carry_every_field():
         }
     ]
     assert fleet["warnings"] and fleet["released_intents"] == []
+
+
+def test_rollouts_and_the_peak_are_in_the_json():
+    data = plan_to_json_dict(rollout_plan())
+    fleet = data["fleets"][0]
+    (rollout,) = fleet["rollouts"]
+    assert rollout == {
+        "group": "inference/mistral",
+        "replicas": 4,
+        "serving": 4,
+        "max_unavailable": 1,
+        "max_surge": 1,
+        "waves": [
+            {
+                "number": 1,
+                "addresses": ["inference/mistral-0", "inference/mistral-1"],
+                "create_first": ["inference/mistral-0"],
+                "boot_seconds": 600,
+            },
+            {
+                "number": 2,
+                "addresses": ["inference/mistral-2", "inference/mistral-3"],
+                "create_first": ["inference/mistral-2"],
+                "boot_seconds": 600,
+            },
+        ],
+        "serving_floor": 3,
+        "peak_running": 5,
+        "expected_seconds": 1200,
+        "surge_hourly_cents": 100,
+        "readiness": ["./scripts/ready.sh"],
+    }
+    assert [(c["address"], c["rollout"], c["wave"]) for c in fleet["changes"]] == [
+        (f"inference/mistral-{i}", "inference/mistral", 1 + i // 2) for i in range(4)
+    ]
+    assert fleet["cost"]["hourly_cents_peak"] == 500
+    assert fleet["summary"]["cost"]["hourly_cents_peak"] == 500
+    assert data["summary"]["cost"] == {
+        "hourly_cents_before": 400,
+        "hourly_cents_after": 400,
+        "monthly_cents_before": 400 * 720,
+        "monthly_cents_after": 400 * 720,
+        "unknown_prices": 0,
+        "hourly_cents_peak": 500,  # per hour only: the peak lasts while the plan is applied
+    }
+
+
+def test_a_change_waiting_for_a_successor_names_it():
+    changes = plan_to_json_dict(unfinished_rollout_plan())["fleets"][0]["changes"]
+    retire = next(c for c in changes if c["resource_id"] == "i-0")
+    assert (retire["action"], retire["wave"], retire["serving_first"]) == ("delete", 0, "i-new")
+
+
+def test_rollout_plans_round_trip():
+    for plan in (rollout_plan(), unfinished_rollout_plan()):
+        assert plan_from_json(as_text(plan)) == plan
 
 
 def _model_fields(model: type) -> set[str]:
@@ -236,9 +303,13 @@ def test_every_model_field_is_in_the_json_and_documented():
     placement = plan_to_json_dict(priced_plan())["fleets"][0]["changes"][0]["placement"]
     assert _model_fields(PlacementChoice) <= set(placement)
     assert _model_fields(Offer) <= set(placement["chosen"])
+    rollout = plan_to_json_dict(rollout_plan())["fleets"][0]["rollouts"][0]
+    assert _model_fields(Rollout) <= set(rollout)
+    assert _model_fields(RolloutWave) <= set(rollout["waves"][0])
     doc = DOC.read_text(encoding="utf-8")
     keys = set(data) | set(fleet) | set(change) | set(data["summary"])
     keys |= set(data["summary"]["cost"]) | set(placement) | set(placement["chosen"])
+    keys |= set(rollout) | set(rollout["waves"][0])
     keys |= _model_fields(FieldChange) | _model_fields(Reason) | _model_fields(Blocked)
     undocumented = sorted(k for k in keys if f"| `{k}` |" not in doc)
     assert not undocumented, f"add these fields to {DOC.name}: {undocumented}"

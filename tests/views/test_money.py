@@ -9,7 +9,9 @@ from reconciler.views._money import (
     boot_text,
     change_cost,
     cost_line,
+    duration_text,
     has_prices,
+    peak_line,
     placement_text,
     signed,
 )
@@ -75,4 +77,20 @@ def test_cost_line_forms():
     assert cost_line(down) == (
         "Cost: $2.00/h -> $1.00/h (-$1.00/h); per 30 days $1,440.00 -> $720.00; "
         "price unknown for 2 instances (not counted)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(45, "45 s"), (60, "1 min"), (1200, "20 min"), (3600, "1 h"), (5400, "1 h 30 min")],
+)
+def test_durations_in_minutes_and_hours(seconds, text):
+    assert duration_text(seconds) == text
+
+
+def test_peak_line_only_when_there_is_a_peak():
+    assert peak_line(CostSummary(hourly_cents_before=400, hourly_cents_after=400)) is None
+    rolling = CostSummary(hourly_cents_before=400, hourly_cents_after=300, hourly_cents_peak=500)
+    assert peak_line(rolling) == (
+        "Peak: $5.00/h while the plan is applied (+$1.00/h while new instances run beside old ones)"
     )
