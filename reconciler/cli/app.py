@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, str] = {
     "ssh": "output",
     "state": "state",
     "validate": "validate",
+    "watch": "watch",
 }
 
 

@@ -11,4 +11,5 @@ from reconciler.cli import (  # noqa: F401
     refresh,
     state,
     validate,
+    watch,
 )
