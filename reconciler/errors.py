@@ -148,6 +148,8 @@ class ApiError(ReconcilerError):
         self.status = status
         self.method = method
         self.endpoint = endpoint
+        self.retry_after: float | None = None
+        """For a 429 given up on: the server's last ``Retry-After``, in seconds."""
         self.api_message = scrub(api_message) if api_message else api_message
         parts = [message]
         if method and endpoint:

@@ -279,6 +279,7 @@ class ShadeformClient:
                 cause = failure
             delay = self.retry.next_delay(attempt, self.retry.clock() - started, retry_after)
             if delay is None:
+                failure.retry_after = retry_after
                 raise failure from (cause if cause is not failure else None)
             logger.debug(
                 "retrying %s %s after %s (attempt %d of %d) in %.2fs",

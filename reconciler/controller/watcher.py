@@ -41,7 +41,7 @@ from reconciler.engine.executor import Executor, ExecutorOptions
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
-from reconciler.errors import LockError, PolicyError, ReconcilerError
+from reconciler.errors import LockError, PolicyError, RateLimitedError, ReconcilerError
 from reconciler.models.catalog import Catalog, format_cents
 from reconciler.models.live import Health, LiveSnapshot
 from reconciler.models.plan import Action, FleetPlan, Plan
@@ -133,6 +133,8 @@ class Watcher:
         self.status = WatchStatus(started_at=clock())
         self.detected: dict[tuple[str, str], float] = {}
         """(fleet, address) -> when it was first seen needing a heal (for the heal latency)."""
+        self.rate_limited_for: float | None = None
+        """Set when a cycle gave up on a 429: how long Shadeform asked to wait."""
         self._reported: dict[str, frozenset[str]] = {}
         self._skipped: dict[str, str] = {}
 
@@ -149,7 +151,13 @@ class Watcher:
             done += 1
             if cycles is not None and done >= cycles:
                 break
-            await self._pause(self.options.interval - (time.monotonic() - began))
+            wait = self.options.interval - (time.monotonic() - began)
+            if self.rate_limited_for:
+                # Shadeform said how long to stay away: the next cycle waits at least that.
+                wait = max(wait, self.rate_limited_for)
+                self.events("backoff", f"rate limited: next cycle in {wait:.0f}s")
+                self.rate_limited_for = None
+            await self._pause(wait)
         reason = self.stop.reason or "done"
         self.events("stop", f"stopped ({reason}); every lock released")
 
@@ -174,6 +182,10 @@ class Watcher:
         ok = False
         try:
             ok = await self._cycle(now)
+        except RateLimitedError as exc:
+            self.status.last_error = str(exc)
+            self.rate_limited_for = exc.retry_after or self.options.interval
+            self.events("error", f"cycle failed: {exc}")
         except ReconcilerError as exc:
             self.status.last_error = str(exc)
             self.events("error", f"cycle failed: {exc}")

@@ -199,3 +199,40 @@ def test_the_status_and_metrics_describe_each_fleet():
     assert 'reconciler_fleet_live_instances{fleet="inference"} 2.0' in text
     assert "reconciler_watch_last_successful_cycle_timestamp_seconds" in text
     assert 'reconciler_fleet_burn_dollars_per_hour{fleet="inference"}' in text
+
+
+def test_a_cycle_given_up_on_a_429_waits_as_long_as_shadeform_asked():
+    from reconciler.api import RetryPolicy
+    from reconciler.emulator import FaultConfig
+
+    loop, desired = applied(spec("a"))
+    # One request every 4 seconds: a cycle's second call is refused with Retry-After.
+    loop.emulator.faults = FaultConfig(rate_limit_rps=0.25, rate_limit_burst=1)
+    running = Running(loop, desired)
+    pauses: list[float] = []
+
+    async def scenario() -> None:
+        async with make_client(loop.emulator, retry=RetryPolicy(max_attempts=1)) as client:
+
+            async def record_sleep(seconds: float) -> None:
+                pauses.append(seconds)
+                running.stop.cancel("test over")
+
+            watcher = Watcher(
+                client,
+                load_fleets=lambda: [desired],
+                stores_for=lambda fleets: {f.name: loop.store for f in fleets},
+                options=running.options,
+                events=running.events,
+                stop=running.stop,
+                sleep=record_sleep,
+            )
+            await watcher.run()
+
+    asyncio.run(scenario())
+    (backoff,) = running.named("backoff")
+    assert backoff["message"].startswith("rate limited: next cycle in")
+    assert pauses and pauses[0] >= 3, pauses
+    assert any(
+        "429" in e["message"] or "rate limit" in e["message"] for e in running.named("error")
+    )
