@@ -6,6 +6,11 @@ SIGKILL it at a named fail-point or at a random moment, converge, and check the 
 * the next plan shows no changes (``plan --detailed-exitcode`` exits 0).
 
 Used by tests/crash/test_crash.py (a few dozen trials) and bench/bench_crash.py (hundreds).
+
+:class:`RolloutWorld` and :func:`run_rollout_trial` do the same to a replica group's rolling
+replacement and also read the emulator's timeline, so tests/crash/test_crash_rollout.py checks
+that the group stayed within its update_strategy's floor and ceiling across the kill and the
+restart.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from reconciler.emulator import SANDBOX_API_KEY
+from reconciler.emulator.timeline import InstancePeriod, extremes, period_from_json
+from reconciler.models.live import ADDRESS_TAG
 
 FLEET = "crash"
 INTENT_GRACE = "0.5"
@@ -253,3 +262,267 @@ class GraphWorld(CrashWorld):
         assert info["volume_ids"] == [volumes[0]["id"]] and info["ssh_key_id"] == keys[0]["id"]
         plan = self.run(self.args("plan", "--detailed-exitcode", "--intent-grace", INTENT_GRACE))
         assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-2000:]
+
+
+# -- rollouts -------------------------------------------------------------------------------------
+
+REPLICAS = 4
+
+
+def _excerpt(text: str, keep: int = 2500) -> str:
+    """A run's output for an assertion message: the plan (its head) and how it ended."""
+    return text if len(text) <= 2 * keep else f"{text[:keep]}\n[...]\n{text[-keep:]}"
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What the emulator's timeline saw of one group over a rollout episode."""
+
+    fewest_active: int
+    most_running: int
+    periods: tuple[InstancePeriod, ...]
+    since: float
+    until: float
+
+    def story(self) -> str:
+        """One line per instance: when (seconds into the episode) it was created, became
+        active, stopped being active and was gone."""
+
+        def at(t: float | None) -> str:
+            return "-" if t is None else f"{t - self.since:+.2f}s"
+
+        lines = [
+            f"timeline over {self.until - self.since:.2f}s: fewest active "
+            f"{self.fewest_active}, most running {self.most_running}"
+        ]
+        for p in sorted(self.periods, key=lambda p: p.created_at):
+            address = next((t for t in p.tags if t.startswith(ADDRESS_TAG)), "?")
+            lines.append(
+                f"  {address.removeprefix(ADDRESS_TAG)} {p.id[:8]}: created {at(p.created_at)}, "
+                f"active {at(p.active_from)} .. {at(p.active_until)}, gone {at(p.gone_at)}"
+            )
+        return "\n".join(lines)
+
+
+@dataclass
+class RolloutWorld(CrashWorld):
+    """One replica group of :data:`REPLICAS` with an update_strategy; the image changes with
+    each version, so every version replaces the whole group in waves. The fleet's name
+    carries a token of its own: trials share one emulator and run at the same time."""
+
+    token: str = ""
+    max_unavailable: int = 1
+    max_surge: int = 1
+
+    @property
+    def fleet(self) -> str:
+        return f"roll{self.token}"
+
+    @property
+    def group_tag(self) -> str:
+        """The address tag every replica of the group carries (and nothing else does)."""
+        return f"{ADDRESS_TAG}{self.fleet}/vllm-"
+
+    @property
+    def floor(self) -> int:
+        return REPLICAS - self.max_unavailable
+
+    @property
+    def ceiling(self) -> int:
+        return REPLICAS + self.max_surge
+
+    def image(self, version: int | None = None) -> str:
+        return f"vllm/vllm-openai:v{(self.version if version is None else version) + 1}"
+
+    def write_version(self, index: int) -> None:
+        self.version = index
+        lines = [
+            f"fleet: {self.fleet}",
+            "defaults:",
+            "  cloud: hyperstack",
+            "  region: canada-1",
+            "  shade_instance_type: A6000",
+            "  shade_cloud: true",
+            "instances:",
+            "  - name: vllm",
+            f"    replicas: {REPLICAS}",
+            f"    update_strategy: {{max_unavailable: {self.max_unavailable}, "
+            f"max_surge: {self.max_surge}}}",
+            "    launch_configuration:",
+            "      type: docker",
+            "      docker_configuration:",
+            f"        image: {self.image(index)}",
+        ]
+        (self.root / "fleets" / "crash.yaml").write_text("\n".join(lines) + "\n")
+
+    def in_group(self, tags: Iterable[str]) -> bool:
+        return any(t.startswith(self.group_tag) for t in tags)
+
+    def timeline(self) -> tuple[float, list[InstancePeriod]]:
+        """The emulator's clock now, and every instance the group ever had."""
+        response = httpx.get(
+            f"{self.base_url.removesuffix('/v1')}/_admin/timeline",
+            headers={"X-API-KEY": SANDBOX_API_KEY},
+            timeout=30,
+        )
+        response.raise_for_status()
+        body = response.json()
+        periods = [period_from_json(p) for p in body["instances"]]
+        return float(body["now"]), [p for p in periods if self.in_group(p.tags)]
+
+    def extent(self, since: float) -> Extent:
+        until, periods = self.timeline()
+        seen = extremes(periods, since=since, until=until)
+        return Extent(seen.fewest_active, seen.most_running, tuple(periods), since, until)
+
+    def note(self, what: str, code: int | None, output: str) -> None:
+        self.log.append(f"$ {what} -> exit {code}\n{_excerpt(output)}")
+
+    def kill_at_random(
+        self, rng: random.Random, *, low: float = 0.3, high: float = 2.0
+    ) -> int | None:
+        out = self.root / f"run-{len(self.log)}.out"
+        with out.open("w") as sink:
+            proc = subprocess.Popen(
+                self.apply_args(), env=self.env, stdout=sink, stderr=subprocess.STDOUT
+            )
+            delay = rng.uniform(low, high)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            code = proc.wait()
+        self.note(f"apply, SIGKILL after {delay:.2f}s", code, out.read_text())
+        return code
+
+    def plan_is_clean(self) -> bool:
+        plan = self.run(self.args("plan", "--detailed-exitcode", "--intent-grace", INTENT_GRACE))
+        self.note("plan --detailed-exitcode", plan.returncode, plan.stdout + plan.stderr)
+        return plan.returncode == 0
+
+    def converge(self, max_runs: int = 6) -> None:
+        """Apply until the plan is clean (a resumed rollout may end with work left)."""
+        for _ in range(max_runs):
+            result = self.run(self.apply_args())
+            self.note("apply", result.returncode, result.stdout + result.stderr)
+            if result.returncode == 0 and self.plan_is_clean():
+                return
+            time.sleep(float(INTENT_GRACE) + 0.1)
+        raise AssertionError(f"apply did not converge in {max_runs} runs")
+
+    def group_live(self) -> list[dict]:
+        return [i for i in self.live() if self.in_group(i["tags"])]
+
+    def wait_until_serving(self, timeout: float = 10.0) -> list[str]:
+        """Wait (bounded) until every live replica is active; the ids that were not yet
+        (an apply may end while a replica a killed run created still boots)."""
+        booting = [i["id"] for i in self.group_live() if i["status"] != "active"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            i["status"] != "active" for i in self.group_live()
+        ):
+            time.sleep(0.2)
+        return booting
+
+    def check_invariants(self) -> None:
+        """One live instance per address, every one recorded, active and on this version's
+        image; the plan is clean."""
+        owned = self.group_live()
+        per_address = Counter(t for i in owned for t in i["tags"] if t.startswith(self.group_tag))
+        duplicates = {a: n for a, n in per_address.items() if n > 1}
+        assert not duplicates, f"duplicate live instances: {duplicates}"
+        assert len(per_address) == REPLICAS, f"replicas live: {sorted(per_address)}"
+        state = json.loads((self.root / "state" / f"{self.fleet}.json").read_text())
+        recorded = {r["instance_id"] for r in state["instances"].values()}
+        missing = [i["id"] for i in owned if i["id"] not in recorded]
+        assert not missing, f"live instances missing from the state: {missing}"
+        images = [i["launch_configuration"]["docker_configuration"]["image"] for i in owned]
+        assert images == [self.image()] * REPLICAS, f"images: {images}"
+        statuses = [i["status"] for i in owned]
+        assert statuses == ["active"] * REPLICAS, f"statuses: {statuses}"
+        assert self.plan_is_clean(), "the plan after converging is not clean"
+
+
+@dataclass(frozen=True)
+class RolloutTrial:
+    """One episode: converge v1, start the v2 rollout and SIGKILL it at ``failpoint``
+    (``instance.<step>:<hit>``) or, given a ``seed``, at random moments (the rollout, then
+    each of ``kills - 1`` resumes), then apply until the plan is clean."""
+
+    max_unavailable: int
+    max_surge: int
+    failpoint: str | None = None
+    seed: int | None = None
+    kills: int = 1
+
+    @property
+    def name(self) -> str:
+        how = self.failpoint or f"random{self.seed}x{self.kills}"
+        return f"u{self.max_unavailable}s{self.max_surge}-{how.removeprefix('instance.')}"
+
+
+@dataclass
+class RolloutOutcome:
+    trial: RolloutTrial
+    floor: int
+    ceiling: int
+    exit_codes: list[int | None] = field(default_factory=list)
+    """Of the killed runs: -SIGKILL when killed, 0 when it had finished first."""
+    extent: Extent | None = None
+    failure: str | None = None
+    """The invariant (or convergence) that did not hold, if one did not."""
+    booting_at_end: list[str] = field(default_factory=list)
+    """Replicas still booting when the last apply ended (its exit 0, its clean plan)."""
+    log: list[str] = field(default_factory=list)
+    """The episode's runs (the killed ones, the resumes, the plans) with their output."""
+
+    def explain(self) -> str:
+        story = self.extent.story() if self.extent else "(no timeline)"
+        runs = "\n\n".join(self.log)
+        booting = (
+            f"still booting when the last apply ended: {', '.join(self.booting_at_end)}\n"
+            if self.booting_at_end
+            else ""
+        )
+        return (
+            f"{self.trial.name}: killed runs exited {self.exit_codes}\n{story}\n{booting}\n{runs}"
+        )
+
+
+def run_rollout_trial(base_url: str, root: Path, trial: RolloutTrial) -> RolloutOutcome:
+    """Run one :class:`RolloutTrial` in its own world; what it saw (never raises for an
+    invariant: the test asserts on the outcome)."""
+    world = RolloutWorld(
+        base_url,
+        root,
+        token=uuid.uuid4().hex[:8],
+        max_unavailable=trial.max_unavailable,
+        max_surge=trial.max_surge,
+    )
+    world.converge()
+    statuses = [i["status"] for i in world.group_live()]
+    assert statuses == ["active"] * REPLICAS, f"v1 did not converge: {statuses}"
+    world.log = []
+    since, _ = world.timeline()
+    world.write_version(1)
+    outcome = RolloutOutcome(trial, world.floor, world.ceiling, log=world.log)
+    try:
+        if trial.failpoint is not None:
+            result = world.run(world.apply_args(), failpoint=trial.failpoint)
+            world.note(
+                f"apply, {trial.failpoint}", result.returncode, result.stdout + result.stderr
+            )
+            outcome.exit_codes.append(result.returncode)
+        else:
+            rng = random.Random(trial.seed)
+            # An uninterrupted rollout takes about 4 s a wave (a 2 s poll for the new replica
+            # to serve, one for the old to be gone) after about a second to start and plan.
+            waves = -(-REPLICAS // (trial.max_unavailable + trial.max_surge))
+            for _ in range(trial.kills):
+                code = world.kill_at_random(rng, low=0.5, high=1.0 + 3.5 * waves)
+                outcome.exit_codes.append(code)
+        world.converge()
+        outcome.booting_at_end = world.wait_until_serving()
+        world.check_invariants()
+    except AssertionError as exc:
+        outcome.failure = str(exc)
+    outcome.extent = world.extent(since)
+    return outcome
