@@ -91,12 +91,25 @@ def _rolls(ctx: PlanContext, change: Change) -> bool:
 
 
 def _settles(ctx: PlanContext, change: Change) -> bool:
-    """Work that comes before the rolling waves: repairs, and what an earlier run left."""
+    """Work that comes before the rolling waves: repairs, and what an earlier run left (a
+    predecessor or a duplicate to delete, a replica it created to adopt)."""
     if change.serving_first is not None:
         return True
-    if change.action is Action.CREATE:
+    if change.action in (Action.CREATE, Action.DELETE):
+        return True
+    if change.action is Action.NOOP and change.adopt:
         return True
     return change.action is Action.REPLACE and not _rolls(ctx, change)
+
+
+def _booting_adoption(ctx: PlanContext, change: Change) -> bool:
+    """An adopted instance (an earlier run created it, then stopped) that still boots."""
+    if not (change.adopt and change.action is Action.NOOP and change.resource_id):
+        return False
+    found = [
+        o for o in ctx.orphans_by_address.get(change.address, ()) if o.id == change.resource_id
+    ]
+    return bool(found) and found[0].health is Health.IN_PROGRESS
 
 
 def _plan_group(
@@ -149,7 +162,11 @@ def _plan_group(
                 )
             settling.append((position, ctx.changes[position]))
         for position, change in settling:
-            rewritten[position] = change.model_copy(update={"rollout": group.address, "wave": 0})
+            update: dict[str, object] = {"rollout": group.address, "wave": 0}
+            if _booting_adoption(ctx, change):
+                # Adopted while it boots: wave 0 waits until it serves.
+                update["serving_first"] = change.resource_id
+            rewritten[position] = change.model_copy(update=update)
         waves.append(
             RolloutWave(
                 number=0,

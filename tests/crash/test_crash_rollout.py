@@ -50,16 +50,16 @@ RANDOM_TRIALS = [
     RolloutTrial(1, surge, seed=20261215 + n, kills=2) for surge in (1, 0) for n in range(3)
 ]
 
-# Engine bugs these trials found: a failing trial names the one its runs show.
+# Engine bugs these trials found (fixed): a failing trial names the one its runs show again.
 BOOTING_ADOPTION = (
-    "known engine bug: a replacement's new replica that the killed run created but had not "
+    "regression of a bug fixed in the engine: a replacement's new replica that the killed run created but had not "
     "recorded yet (killed between the create's answer and saving its id) is adopted by its "
     "intent tag while still booting, as a plain no-op outside wave 0; the resumed rollout "
     "starts its waves without waiting for it to serve, and a destroy-first slot takes the "
     "group below its floor"
 )
 UNAWAITED_DUPLICATE = (
-    "known engine bug: the resumed plan deletes a replacement's leftover (the old replica whose "
+    "regression of a bug fixed in the engine: the resumed plan deletes a replacement's leftover (the old replica whose "
     "successor serves, or an unrecorded successor) as a plain 'duplicate instance' outside the "
     "rollout's waves and does not wait until it is gone; wave 1's create-first slot runs beside "
     "it, one machine above max_surge"
@@ -67,7 +67,7 @@ UNAWAITED_DUPLICATE = (
 
 
 def diagnosis(outcome: RolloutOutcome, broken: str) -> str:
-    """The known bug a broken bound comes from, as the resumed runs' plans show it."""
+    """The fixed bug a broken bound looks like, as the resumed runs' plans show it."""
     resumed = "\n".join(outcome.log[1:])
     if broken == "floor" and "# adopted orphan" in resumed:
         return BOOTING_ADOPTION

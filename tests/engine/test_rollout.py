@@ -234,3 +234,44 @@ def test_the_rollout_names_its_readiness_command():
     desired = changed(2, UpdateStrategy(max_unavailable=1, max_surge=0), readiness=ready)
     (rollout,) = plan_fleet(desired, recorded, seen, catalog=CATALOG).rollouts
     assert rollout.readiness == ("scripts/ready.sh",)
+
+
+def test_a_booting_replica_an_earlier_run_created_is_adopted_in_wave_zero_and_awaited():
+    """Killed between a destroy-first slot's create and saving its id: the address has no
+    live record, its new replica boots as an orphan. It is adopted in wave 0, which waits
+    until it serves before a destroy-first slot takes another replica down."""
+    old = replicas(3, strategy=None, image="vllm:1")
+    new = replicas(3, strategy=None, image="vllm:2")
+    recorded = state(record(old[1], "i-1"), record(old[2], "i-2"))
+    seen = snapshot(
+        live(old[1], "i-1", hourly_price=100),
+        live(old[2], "i-2", hourly_price=100),
+        orphans=(live(new[0], "i-new", health=Health.IN_PROGRESS),),
+    )
+    plan = plan_fleet(
+        changed(3, UpdateStrategy(max_unavailable=1, max_surge=0)), recorded, seen, catalog=CATALOG
+    )
+    (adopted,) = [c for c in plan.changes if c.address == f"{GROUP}-0"]
+    assert (adopted.action, adopted.adopt, adopted.wave, adopted.serving_first) == (
+        Action.NOOP,
+        True,
+        0,
+        "i-new",
+    )
+    assert [w.number for w in plan.rollouts[0].waves] == [0, 1, 2]
+
+
+def test_a_duplicate_left_by_an_earlier_run_goes_in_wave_zero():
+    """Killed after a create-first slot's successor served, before its predecessor went:
+    the predecessor is deleted (and waited out) before the next wave surges."""
+    old = replicas(2, strategy=None, image="vllm:1")
+    new = replicas(2, strategy=None, image="vllm:2")
+    recorded = state(record(new[0], "i-new"), record(old[1], "i-1"))
+    seen = snapshot(live(new[0], "i-new"), live(old[1], "i-1"), orphans=(live(old[0], "i-0"),))
+    plan = plan_fleet(
+        changed(2, UpdateStrategy(max_unavailable=0, max_surge=1)), recorded, seen, catalog=CATALOG
+    )
+    (retire,) = [c for c in plan.changes if c.resource_id == "i-0"]
+    assert (retire.action, retire.wave, retire.serving_first) == (Action.DELETE, 0, None)
+    (rolled,) = [c for c in plan.changes if c.address == f"{GROUP}-1"]
+    assert rolled.wave == 1

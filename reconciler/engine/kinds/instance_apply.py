@@ -96,7 +96,10 @@ class InstanceExecutor(KindExecutor):
         if action is Action.DELETE:
             assert change.resource_id
             await gate.before_destroy()
-            await self._delete(fleet, change, change.resource_id, until_gone=gate.destroy_awaited)
+            # In a rollout (a leftover of an earlier run, in wave 0) it is gone before the
+            # waves go on: the group never runs more than its max_surge allows.
+            until_gone = gate.destroy_awaited or change.rollout is not None
+            await self._delete(fleet, change, change.resource_id, until_gone=until_gone)
             await recorder.update(lambda d: self.kind.forget(d, change.address, change.resource_id))
             gate.destroyed()
             return f"deleted {change.resource_id}", change.resource_id
