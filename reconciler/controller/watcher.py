@@ -230,7 +230,10 @@ class Watcher:
         volumes = any(f.volumes for f in fleets) or any(
             r.kind == "volume" for s in states.values() for r in s.resources.values()
         )
-        refresh = RefreshOptions(intent_grace_seconds=self.options.intent_grace)
+        # One list call for every fleet, never one call per instance: what a heal needs
+        # (status, status details) is in the list. Under the lock, before acting, small
+        # fleets get their info calls too (see _act_locked).
+        refresh = RefreshOptions(info_threshold=0, intent_grace_seconds=self.options.intent_grace)
         snapshots, catalog = await asyncio.gather(
             refresh_fleets(self.client, states, now=moment, options=refresh, fleets=fleets),
             fetch_catalog(self.client, volumes=volumes),

@@ -236,3 +236,26 @@ def test_a_cycle_given_up_on_a_429_waits_as_long_as_shadeform_asked():
     assert any(
         "429" in e["message"] or "rate limit" in e["message"] for e in running.named("error")
     )
+
+
+def test_a_quiet_cycle_costs_one_list_call_and_no_call_per_instance():
+    from tests.engine.harness import SeenRequest
+
+    loop, desired = applied(*(spec(f"w-{i}") for i in range(5)))
+    seen: list[SeenRequest] = []
+    running = Running(loop, desired)
+
+    async def one_cycle() -> None:
+        async with make_client(loop.emulator, seen=seen) as client:
+            watcher = Watcher(
+                client,
+                load_fleets=lambda: [desired],
+                stores_for=lambda fleets: {f.name: loop.store for f in fleets},
+                options=running.options,
+                events=running.events,
+            )
+            assert await watcher.cycle()
+
+    asyncio.run(one_cycle())
+    paths = sorted(f"{r.method} {r.path}" for r in seen)
+    assert paths == ["GET /instances", "GET /instances/types"], paths
