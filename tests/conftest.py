@@ -38,7 +38,14 @@ def _not_on_a_ci_runner(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _SLOW_DIRECTORIES = ("crash", "examples")
-_SLOW_MODULES = ("test_prompts.py", "test_file_atomicity.py", "test_server.py")
+_SLOW_MODULES = (
+    "test_prompts.py",
+    "test_file_atomicity.py",
+    "test_server.py",
+    "test_watch_cli.py",
+    "test_browser.py",
+    "test_watch_postgres.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,9 +13,12 @@ owns SIGTERM and SIGINT). Nothing here changes anything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -27,9 +30,12 @@ from starlette.routing import Route
 from reconciler.controller.events import EventLog
 from reconciler.controller.metrics import CONTENT_TYPE_LATEST, WatchMetrics
 from reconciler.controller.watcher import WatchStatus
+from reconciler.errors import UsageError
 from reconciler.models.catalog import format_cents
 
 HEALTHY_INTERVALS = 3
+SHUTDOWN_SECONDS = 1
+"""How long a request still running when the watcher stops may take to finish."""
 
 
 def health(status: WatchStatus, interval: float, now: float) -> tuple[bool, str]:
@@ -131,29 +137,63 @@ def build_app(
     )
 
 
-async def serve(app: Starlette, host: str, port: int, *, started: Callable[[int], None]) -> None:
-    """Serve ``app`` until cancelled; ``started`` gets the port (0 picks a free one)."""
-    import asyncio
-    import contextlib
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: a free one), or a :class:`UsageError`
+    saying why not (the port is taken, the address is not this machine's...).
 
+    Bound here rather than by uvicorn, which answers a failed bind with ``sys.exit``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"--listen {where}: cannot listen there ({exc.strerror or exc}); choose another "
+            "address or port (port 0 picks a free one)."
+        ) from exc
+    return sock
+
+
+async def serve(app: Starlette, host: str, port: int, *, started: Callable[[int], None]) -> None:
+    """Serve ``app`` until cancelled; ``started`` gets the port (0 picks a free one).
+
+    Raises :class:`UsageError` at once when ``host:port`` cannot be listened on. Cancelled, it
+    shuts uvicorn down (stop listening, close the connections; a request still running gets
+    :data:`SHUTDOWN_SECONDS`), so the port is free again."""
     import uvicorn
 
     class OwnSignals(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self):
+        def capture_signals(self) -> Iterator[None]:
             yield  # the watcher handles SIGTERM and SIGINT, not uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", timeout_graceful_shutdown=SHUTDOWN_SECONDS
+    )
     server = OwnSignals(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the status server did not start")
-        await asyncio.sleep(0.01)
-    sockets = [s for srv in server.servers for s in srv.sockets]
-    started(sockets[0].getsockname()[1] if sockets else port)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await task
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the status server did not start")
+            await asyncio.sleep(0.01)
+        started(sock.getsockname()[1])
+        await asyncio.wait({task})  # unlike `await task`, a cancel stays out of uvicorn's loop
+        task.result()
     finally:
-        server.should_exit = True
+        server.should_exit = True  # its main loop notices within 0.1 s and shuts down
+        try:
+            if not task.done():
+                await asyncio.wait({task}, timeout=SHUTDOWN_SECONDS + 1)
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            for listener in getattr(server, "servers", []):
+                listener.close()
+            sock.close()
