@@ -174,20 +174,28 @@ def watch(
                     app = build_app(
                         status=watcher.status, events=events, metrics=metrics, interval=interval
                     )
-                    server = asyncio.create_task(
-                        serve(
-                            app,
-                            address[0],
-                            address[1],
-                            started=lambda port: events.emit(
-                                WatchEvent(
-                                    "listen",
-                                    f"serving /metrics, /healthz and / on "
-                                    f"http://{address[0]}:{port}/",
-                                )
-                            ),
+                    listening = asyncio.Event()
+
+                    def started(port: int) -> None:
+                        events.emit(
+                            WatchEvent(
+                                "listen",
+                                f"serving /metrics, /healthz and / on http://{address[0]}:{port}/",
+                            )
                         )
+                        listening.set()
+
+                    server = asyncio.create_task(
+                        serve(app, address[0], address[1], started=started)
                     )
+                    # Listening before the first cycle, or the reason it cannot (a port in
+                    # use is a usage error, exit 64), never a watcher without its probe.
+                    ready = asyncio.create_task(listening.wait())
+                    await asyncio.wait({server, ready}, return_when=asyncio.FIRST_COMPLETED)
+                    ready.cancel()
+                    if server.done():
+                        server.result()
+                        raise UsageError(f"--listen {listen}: the status server stopped at once")
                 try:
                     await watcher.run(cycles=cycles)
                 finally:

@@ -2,7 +2,8 @@
 
 Self-healing drift is an instance the fleet recorded that is gone or broken for reasons of
 its own: preempted by Shadeform (``status_details: preempted``), in ``error``, or deleted out
-of band. Recreating it (inside its placement envelope, within the budget) is what a person
+of band; and what an interrupted run (a watcher killed mid-heal) left: an instance it created
+to adopt, a duplicate to delete. Recreating it (inside its placement envelope, within the budget) is what a person
 would do without a review: the manifests already say it should exist. Everything else (a
 manifest change, a new replica, a delete, a tag edited outside) waits for a reviewed apply,
 so the watcher only reports it, unless it runs with ``--sync`` (an auto-syncing GitOps
@@ -29,10 +30,16 @@ class Decision:
 
 
 def heals(change: Change) -> bool:
-    """An instance recreated because it is gone or broken, not because the manifests moved."""
+    """An instance recreated because it is gone or broken, not because the manifests moved;
+    or what an interrupted run left to finish: an instance it created to adopt (found by its
+    intent or ownership tags), a duplicate of an address to delete (billed twice)."""
     if change.kind != "instance" or change.field_changes:
         return False
     codes = {r.code for r in change.reasons}
+    if change.action is Action.NOOP and change.adopt:
+        return True
+    if change.action is Action.DELETE and codes == {ReasonCode.DUPLICATE_ORPHAN}:
+        return True
     if change.action is Action.CREATE:
         return bool(codes & {ReasonCode.DELETED_OUTSIDE, ReasonCode.PREEMPTED})
     if change.action is Action.REPLACE:

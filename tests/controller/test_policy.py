@@ -44,3 +44,17 @@ def test_backoff_doubles_up_to_its_cap_and_forgets_on_success():
     assert backoff.waiting("x", 34) and not backoff.waiting("x", 35)
     backoff.succeeded("x")
     assert not backoff.waiting("x", 0) and backoff.failed("x", 0) == 10
+
+
+def test_what_an_interrupted_run_left_is_finished_without_a_review():
+    """A watcher killed mid-heal left a created instance (adopted by its tags) or two for
+    one address (the extra one deleted): finishing that is part of healing."""
+    a = spec("a")
+    orphan = live(a, "i-new")
+    adopted = plan_fleet(fleet(a), state(record(a, "i-gone")), snapshot(orphans=(orphan,)))
+    assert [(c.action, c.adopt) for c in adopted.changes] == [(Action.NOOP, True)]
+    assert decide(adopted, sync=False).act_on == ("inference/a",)
+    twice = plan_fleet(
+        fleet(a), state(record(a, "i-1")), snapshot(live(a, "i-1"), orphans=(live(a, "i-2"),))
+    )
+    assert decide(twice, sync=False).act_on == ("inference/a",)
