@@ -41,7 +41,7 @@ _SLOW_DIRECTORIES = ("crash", "examples")
 _SLOW_MODULES = (
     "test_prompts.py",
     "test_file_atomicity.py",
-    "test_server.py",
+    "emulator/test_server.py",
     "test_watch_cli.py",
     "test_browser.py",
     "test_watch_postgres.py",
@@ -54,7 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.fspath))
         parts = path.relative_to(REPO_ROOT).parts if path.is_relative_to(REPO_ROOT) else ()
-        if len(parts) > 1 and parts[1] in _SLOW_DIRECTORIES or path.name in _SLOW_MODULES:
+        named = path.name in _SLOW_MODULES or "/".join(parts[-2:]) in _SLOW_MODULES
+        if len(parts) > 1 and parts[1] in _SLOW_DIRECTORIES or named:
             item.add_marker(pytest.mark.slow)
         if len(parts) > 1 and parts[1] == "crash":
             item.add_marker(pytest.mark.crash)
