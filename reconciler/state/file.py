@@ -88,6 +88,8 @@ class FileStateStore:
         self._held: dict[str, locking.HeldFileLock] = {}  # by lock id
         self._lock_timeouts: dict[str, float] = {}  # fleet -> the --lock-timeout it was locked with
         self._snapshots: dict[str, _Snapshot] = {}  # by fleet
+        self._states: dict[str, FleetState] = {}
+        """The state last parsed per fleet, valid while its snapshot's signature is the file's."""
 
     def __repr__(self) -> str:
         return f"FileStateStore({str(self.state_dir)!r})"
@@ -163,6 +165,7 @@ class FileStateStore:
             if stored is not None and _same_content(document, stored.document):
                 return state
             document["serial"] = state.serial + 1
+            self._states.pop(fleet, None)  # the next read parses what this writes
             try:
                 atomic.replace_with_backup(path, self.backup_path(fleet), encode_document(document))
                 signature = _signature(os.stat(path))
@@ -247,15 +250,23 @@ class FileStateStore:
         try:
             with path.open("rb") as handle:
                 signature = _signature(os.fstat(handle.fileno()))
+                cached = self._snapshots.get(fleet)
+                known = self._states.get(fleet)
+                if cached is not None and known is not None and cached.signature == signature:
+                    # The very file read last time (every write replaces it: a new inode):
+                    # a watcher reading an unchanged state every cycle skips the parse.
+                    return known, cached
                 data = handle.read()
         except FileNotFoundError:
             self._snapshots.pop(fleet, None)
+            self._states.pop(fleet, None)
             return None
         except OSError as exc:
             raise StateError(f"Cannot read the state file {path}: {exc.strerror}.") from exc
         state = decode_state(data, fleet=fleet, where=str(path), upgrades=self._upgrades)
         snapshot = _Snapshot(signature=signature, document=state.model_dump(mode="json"))
         self._snapshots[fleet] = snapshot
+        self._states[fleet] = state
         return state, snapshot
 
     def _stored_snapshot(self, fleet: str) -> _Snapshot | None:

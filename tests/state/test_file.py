@@ -223,3 +223,26 @@ def test_repr_and_errors_never_show_the_fingerprint_key(
     with pytest.raises(StateError) as caught:
         store.write(saved.model_copy(update={"lineage": "other"}))
     assert state.fingerprint_key not in str(caught.value)
+
+
+def test_an_unchanged_file_is_not_parsed_again_and_any_write_is_seen(
+    store: FileStateStore, state_dir: Path
+) -> None:
+    """A watcher reads every state every cycle: the same file gives the same parsed state;
+    a write by this store, by another store (another process) or in place is seen."""
+    saved = store.write(make_state())
+    first = store.read("inference")
+    assert first is not None and store.read("inference") is first
+    mine = store.write(with_generation(saved, 1))
+    assert store.read("inference") == mine and store.read("inference") is not first
+    other = FileStateStore(state_dir)
+    theirs = other.write(with_generation(mine, 2))
+    assert store.read("inference") == theirs
+    path = state_dir / "inference.json"
+    edited = json.loads(path.read_text())
+    edited["serial"] = theirs.serial + 5
+    with path.open("r+") as handle:  # in place: the same inode
+        handle.write(json.dumps(edited))
+        handle.truncate()
+    seen = store.read("inference")
+    assert seen is not None and seen.serial == theirs.serial + 5

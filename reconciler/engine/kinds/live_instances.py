@@ -3,6 +3,7 @@ reports, and reach details that are safe to put on an ``ssh`` command line."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any
@@ -71,6 +72,7 @@ _HOSTNAME = re.compile(
 _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}$")
 
 
+@functools.lru_cache(maxsize=65536)
 def safe_host(value: str | None) -> str | None:
     """An IP address or host name as Shadeform reported it, or None when it is anything else.
 
