@@ -34,6 +34,12 @@ class WatchMetrics:
             ["fleet"],
             registry=r,
         )
+        self.unapplied = Gauge(
+            "reconciler_fleet_unapplied_changes",
+            "Planned changes the watcher leaves for a reviewed apply (drift it only reports)",
+            ["fleet"],
+            registry=r,
+        )
         self.burn = Gauge(
             "reconciler_fleet_burn_dollars_per_hour",
             "What the fleet's resources cost now, in dollars per hour",

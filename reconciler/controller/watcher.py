@@ -137,6 +137,7 @@ class Watcher:
         self.rate_limited_for: float | None = None
         """Set when a cycle gave up on a 429: how long Shadeform asked to wait."""
         self._reported: dict[str, frozenset[str]] = {}
+        self._waiting: dict[str, frozenset[str]] = {}
         self._skipped: dict[str, str] = {}
 
     # -- the loop ----------------------------------------------------------------------------
@@ -252,6 +253,13 @@ class Watcher:
         self, fleet: Fleet, store: StateStore, plan: FleetPlan, catalog: Catalog, now: float
     ) -> None:
         decision = decide(plan, sync=self.options.sync)
+        self.metrics.unapplied.labels(fleet=fleet.name).set(len(decision.reported))
+        waiting = {b.address: b.message for b in (*plan.no_capacity, *plan.blocked)}
+        if frozenset(waiting) != self._waiting.get(fleet.name, frozenset()):
+            self._waiting[fleet.name] = frozenset(waiting)
+            for address, message in sorted(waiting.items()):
+                self.events("blocked", f"left alone this cycle: {message}", fleet=fleet.name,
+                            address=address)  # fmt: skip
         reported = frozenset(c.address for c in decision.reported)
         if reported != self._reported.get(fleet.name, frozenset()):
             self._reported[fleet.name] = reported

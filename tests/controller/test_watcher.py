@@ -133,6 +133,8 @@ def test_manifest_changes_are_reported_not_applied_unless_sync():
     asyncio.run(running.run_until(lambda: bool(running.named("drift")), timeout=5))
     (drift,) = running.named("drift")
     assert "2 change(s) left for a reviewed apply" in drift["message"]
+    text = running.metrics.exposition().decode()
+    assert 'reconciler_fleet_unapplied_changes{fleet="inference"} 2.0' in text
     assert ids_of(loop, "inference/extra") == []
     synced = Running(loop, changed, sync=True)
     asyncio.run(synced.run_until(lambda: ids_of(loop, "inference/extra") != []))
@@ -186,6 +188,8 @@ def test_a_heal_without_capacity_backs_off_exponentially():
     assert ids_of(loop, "inference/a") == []
     creates = loop.emulator.create_count("a")
     assert creates == 1, "never sent a create into no capacity"
+    (blocked,) = running.named("blocked")
+    assert blocked["address"] == "inference/a" and "no" in blocked["message"]
 
 
 def test_the_status_and_metrics_describe_each_fleet():
