@@ -104,4 +104,14 @@ def test_a_program_that_is_not_executable_says_so(tmp_path: Path) -> None:
     (tmp_path / "ready.sh").write_text("#!/bin/sh\nexit 0\n")
     result = run(tmp_path, "ready.sh")
     assert not result.ok and "not executable (chmod +x it)" in result.detail
-    assert "is not a file" in run(tmp_path, "gone.sh").detail
+    assert "gone.sh cannot be opened" in run(tmp_path, "gone.sh").detail
+
+
+def test_a_program_swapped_for_a_link_out_of_the_tree_is_refused(tmp_path: Path) -> None:
+    """The loader checked the tree; a sidecar pulling the repository may change it later."""
+    tree = tmp_path / "repo"
+    (tree / ".git").mkdir(parents=True)
+    outside = script(tmp_path, "evil.sh", "exit 0\n")
+    (tree / "ready.sh").symlink_to(outside)
+    result = run(tree, "ready.sh")
+    assert not result.ok and "leads out of the manifest's tree" in result.detail

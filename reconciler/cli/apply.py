@@ -217,6 +217,7 @@ def _plan_and_apply(
         render_plan_human(plan, sys.stdout, color=color)
         fail_without_capacity(plan)
         refuse_data_loss(plan, allowed=run.options.allow_data_loss)
+        refuse_readiness_commands(plan, fleets, allowed=executor_opts.run_readiness)
         if not any(f.has_work for f in plan.fleets):
             if any(f.blocked for f in plan.fleets):
                 raise ApplyError("Some addresses are blocked; see above.")

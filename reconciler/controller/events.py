@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -45,6 +45,8 @@ class EventLog:
         self.recent: deque[WatchEvent] = deque(maxlen=KEPT_EVENTS)
 
     def emit(self, event: WatchEvent) -> None:
+        # Scrubbed before it is kept: the status page and /status.json show these too.
+        event = replace(event, message=scrub(event.message))
         self.recent.append(event)
         if self.log_format == "json":
             text = json.dumps({k: v for k, v in asdict(event).items() if v not in (None, {})})

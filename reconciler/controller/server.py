@@ -41,6 +41,14 @@ SHUTDOWN_SECONDS = 1
 def health(status: WatchStatus, interval: float, now: float) -> tuple[bool, str]:
     """Alive while a cycle succeeded within the last three intervals."""
     window = HEALTHY_INTERVALS * interval
+    progress = status.last_progress_at
+    if (
+        progress is not None
+        and now - progress <= window
+        and (status.last_success_at is None or progress > status.last_success_at)
+    ):
+        # A long action (a rollout's wave, a wait until gone) is under way and moving.
+        return True, f"ok: acting, last progress {now - progress:.0f}s ago"
     if status.last_success_at is not None:
         age = now - status.last_success_at
         if age <= window:

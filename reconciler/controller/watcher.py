@@ -38,17 +38,28 @@ from reconciler.controller.metrics import WatchMetrics
 from reconciler.controller.policy import decide
 from reconciler.engine.cancel import CancelToken
 from reconciler.engine.catalog import fetch_catalog
+from reconciler.engine.events import ActionEvent
 from reconciler.engine.executor import Executor, ExecutorOptions
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
-from reconciler.errors import LockError, PolicyError, RateLimitedError, ReconcilerError
+from reconciler.errors import (
+    ApiError,
+    CapacityError,
+    LockError,
+    ManifestError,
+    PolicyError,
+    RateLimitedError,
+    ReconcilerError,
+    StateError,
+)
 from reconciler.models.catalog import Catalog, format_cents
 from reconciler.models.live import Health, LiveSnapshot
 from reconciler.models.plan import Action, FleetPlan, Plan
 from reconciler.models.spec import Fleet
 from reconciler.models.state import FleetState
 from reconciler.readiness import ReadinessProbe
+from reconciler.redaction import scrub
 from reconciler.state import StateStore, new_state
 
 DEFAULT_INTERVAL = 60.0
@@ -98,6 +109,8 @@ class WatchStatus:
     last_cycle_at: float | None = None
     last_success_at: float | None = None
     last_error: str | None = None
+    last_progress_at: float | None = None
+    """The last progress of an action under way (a long wait keeps the watcher alive)."""
     fleets: dict[str, FleetStatus] = field(default_factory=dict)
 
 
@@ -185,11 +198,11 @@ class Watcher:
         try:
             ok = await self._cycle(now)
         except RateLimitedError as exc:
-            self.status.last_error = str(exc)
+            self.status.last_error = scrub(str(exc))
             self.rate_limited_for = exc.retry_after or self.options.interval
             self.events("error", f"cycle failed: {exc}")
         except ReconcilerError as exc:
-            self.status.last_error = str(exc)
+            self.status.last_error = scrub(str(exc))
             self.events("error", f"cycle failed: {exc}")
         finally:
             self.metrics.cycle_seconds.observe(time.monotonic() - began)
@@ -208,10 +221,18 @@ class Watcher:
     async def _cycle(self, now: float) -> bool:
         fleets = list(self.load_fleets())
         stores = self.stores_for(fleets)
-        states = {f.name: stores[f.name].read(f.name) or new_state(f.name) for f in fleets}
+        states: dict[str, FleetState] = {}
+        unreadable = False
+        for f in fleets:
+            try:
+                states[f.name] = stores[f.name].read(f.name) or new_state(f.name)
+            except StateError as exc:  # this fleet is left alone; the others are watched
+                unreadable = True
+                self.events("error", f"cannot read the state: {exc}", fleet=f.name)
+        fleets = [f for f in fleets if f.name in states]
         moment = datetime.fromtimestamp(now, UTC)
         snapshots, catalog = await self._observe(fleets, states, moment)
-        healthy = True
+        healthy = not unreadable
         for fleet in fleets:
             if self.stop.requested:
                 break
@@ -223,12 +244,18 @@ class Watcher:
                     PlanOptions(allow_over_budget=True, now=moment),
                     catalog,
                 )
-            except PolicyError as exc:
+            except ReconcilerError as exc:  # this fleet only: the others are still watched
                 healthy = False
                 self.events("error", f"cannot plan: {exc}", fleet=fleet.name)
                 continue
             self._observed(fleet, states[fleet.name], snapshots[fleet.name], plan)
-            await self._consider(fleet, stores[fleet.name], plan, catalog, now)
+            try:
+                await self._consider(fleet, stores[fleet.name], plan, catalog, now)
+            except (StateError, ApiError) as exc:
+                if isinstance(exc, RateLimitedError):
+                    raise  # the whole cycle waits as Shadeform asked
+                healthy = False
+                self.events("error", f"could not act: {exc}", fleet=fleet.name)
         return healthy
 
     async def _observe(
@@ -241,11 +268,17 @@ class Watcher:
         # (status, status details) is in the list. Under the lock, before acting, small
         # fleets get their info calls too (see _act_locked).
         refresh = RefreshOptions(info_threshold=0, intent_grace_seconds=self.options.intent_grace)
-        snapshots, catalog = await asyncio.gather(
-            refresh_fleets(self.client, states, now=moment, options=refresh, fleets=fleets),
-            fetch_catalog(self.client, volumes=volumes),
+        refreshing = asyncio.create_task(
+            refresh_fleets(self.client, states, now=moment, options=refresh, fleets=fleets)
         )
-        return snapshots, catalog
+        cataloguing = asyncio.create_task(fetch_catalog(self.client, volumes=volumes))
+        try:
+            return await refreshing, await cataloguing
+        except BaseException:
+            for task in (refreshing, cataloguing):  # nothing left running or unawaited
+                task.cancel()
+            await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
+            raise
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -313,10 +346,13 @@ class Watcher:
         snapshots = await refresh_fleets(
             self.client, {name: state}, now=moment, options=refresh, fleets=[fleet]
         )
-        options = PlanOptions(targets=() if self.options.sync else tuple(addresses), now=moment)
+        # Only the addresses due now (not backing off) are planned, with --sync too: the
+        # budget and a rollout's waves are worked out for exactly what will run, and what is
+        # left out counts as untouched (a replica left down uses up max_unavailable).
+        options = PlanOptions(targets=tuple(addresses), now=moment)
         try:
             plan = plan_fleet(fleet, state, snapshots[name], options, catalog)
-        except PolicyError as exc:  # the budget included
+        except (PolicyError, ManifestError, CapacityError) as exc:  # the budget included
             self._refused(fleet, addresses, str(exc))
             return
         decision = decide(plan, sync=self.options.sync)
@@ -352,6 +388,7 @@ class Watcher:
             ),
             cancel=self.stop,
             readiness=self.options.readiness,
+            progress=self._progressed,
         )
         report = await executor.apply(
             Plan(fleets=(plan,), created_at=moment.isoformat().replace("+00:00", "Z")),
@@ -385,6 +422,9 @@ class Watcher:
                 )
         if report.cancelled:
             self.events("stop", f"apply cancelled ({report.cancelled})", fleet=name)
+
+    def _progressed(self, event: ActionEvent) -> None:
+        self.status.last_progress_at = self.clock()
 
     def _refused(self, fleet: Fleet, addresses: Sequence[str], why: str) -> None:
         now = self.clock()
@@ -441,7 +481,7 @@ def _needs_readiness(plan: FleetPlan, fleet: Fleet) -> bool:
     specs = {s.address: s for s in fleet.instances}
     return any(
         specs[c.address].readiness is not None
-        and (c.rollout is not None or c.serving_first is not None or c.create_before_destroy)
+        and (c.rollout is not None or c.serving_first is not None)  # wait=False: no other waits
         for c in plan.changes
         if c.address in specs and c.is_change
     )

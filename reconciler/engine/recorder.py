@@ -25,7 +25,7 @@ Mutation = Callable[[FleetState], None]
 class StateRecorder:
     """Serialises changes to one fleet's state and writes each one durably before returning.
 
-    A mutation gets a draft whose ``instances`` and ``intents`` dicts are fresh copies (records
+    A mutation gets a draft whose ``instances``, ``intents`` and ``resources`` dicts are fresh copies (records
     themselves are immutable by convention and replaced, never edited), so a failed write
     leaves ``state`` as it was. When the store cannot write, an emergency copy of the draft is
     saved and a :class:`StateError` says where, loudly, to every waiting caller.
@@ -55,6 +55,7 @@ class StateRecorder:
                 update={
                     "instances": dict(self.state.instances),
                     "intents": dict(self.state.intents),
+                    "resources": dict(self.state.resources),
                 }
             )
             for mutate, _ in batch:

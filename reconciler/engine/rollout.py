@@ -136,6 +136,18 @@ def _plan_group(
     if not rolling:
         return None  # nothing serving is replaced: nothing to roll
     serving = sum(1 for s in group.members if _serving(ctx, s.address))
+    # Replicas down with nothing in this plan to bring them back (a create still pending, no
+    # capacity, held back) stay down through the waves: they use up max_unavailable.
+    settled = {c.address for _, c in settling} | set(booting)
+    down = [
+        s.address
+        for s in group.members
+        if not _serving(ctx, s.address) and s.address not in settled
+    ]
+    unavailable = max(0, unavailable - len(down))
+    if surge == 0 and unavailable == 0:
+        _hold_back(ctx, group, [c for _, c in rolling], down, strategy.max_unavailable)
+        return None
     waves: list[RolloutWave] = []
     rewritten: dict[int, Change] = {}
     if settling or booting:
@@ -211,12 +223,28 @@ def _plan_group(
         max_unavailable=unavailable,
         max_surge=surge,
         waves=tuple(waves),
-        serving_floor=max(0, min(serving, len(group.members) - unavailable)),
+        serving_floor=max(0, min(serving, len(group.members) - strategy.max_unavailable)),
         peak_running=len(group.members) + used_surge,
         expected_seconds=sum(b for b in boots if b is not None) if any(boots) else None,
         surge_hourly_cents=_surge_cents([rewritten[p] for p, _ in rolling], waves),
         readiness=readiness.command if readiness is not None else None,
     )
+
+
+def _hold_back(
+    ctx: PlanContext, group: _Group, rolling: list[Change], down: list[str], allowed: int
+) -> None:
+    """No replica may go down now: the rolling changes wait (blocked) for the next plan."""
+    held = {c.address for c in rolling}
+    ctx.changes = [c for c in ctx.changes if not (c.address in held and c.kind == "instance")]
+    for address in sorted(held):
+        ctx.recreated.discard(address)
+        ctx.block(
+            address,
+            f"the rollout of {group.address} waits: {len(down)} replica(s) are down with "
+            f"nothing in this plan to bring them back ({', '.join(down)}), and "
+            f"max_unavailable {allowed} with max_surge 0 allows no more to go",
+        )
 
 
 def _boot_seconds(changes: Iterable[Change]) -> int | None:

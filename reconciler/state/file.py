@@ -51,7 +51,7 @@ LOCK_SUFFIX = ".lock"
 EMERGENCY_MARK = ".emergency-"
 WRITE_LOCK_MIN_WAIT = 5.0
 
-Signature = tuple[int, int, int, int]
+Signature = tuple[int, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -254,8 +254,9 @@ class FileStateStore:
                 known = self._states.get(fleet)
                 if cached is not None and known is not None and cached.signature == signature:
                     # The very file read last time (every write replaces it: a new inode):
-                    # a watcher reading an unchanged state every cycle skips the parse.
-                    return known, cached
+                    # a watcher reading an unchanged state every cycle skips the parse. The
+                    # caller gets its own copy of the containers, never the cached ones.
+                    return _copy_of(known), cached
                 data = handle.read()
         except FileNotFoundError:
             self._snapshots.pop(fleet, None)
@@ -266,7 +267,7 @@ class FileStateStore:
         state = decode_state(data, fleet=fleet, where=str(path), upgrades=self._upgrades)
         snapshot = _Snapshot(signature=signature, document=state.model_dump(mode="json"))
         self._snapshots[fleet] = snapshot
-        self._states[fleet] = state
+        self._states[fleet] = _copy_of(state)  # the caller's changes never reach the cache
         return state, snapshot
 
     def _stored_snapshot(self, fleet: str) -> _Snapshot | None:
@@ -324,8 +325,20 @@ class FileStateStore:
             os.close(fd)
 
 
+def _copy_of(state: FleetState) -> FleetState:
+    """A state whose dicts are its own (the records in them are immutable by convention)."""
+    return state.model_copy(
+        update={
+            "instances": dict(state.instances),
+            "intents": dict(state.intents),
+            "resources": dict(state.resources),
+        }
+    )
+
+
 def _signature(info: os.stat_result) -> Signature:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    # ctime too: it changes on any write or rename, also where mtime is coarse (NFS).
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _same_content(document: dict[str, Any], stored: dict[str, Any]) -> bool:

@@ -316,3 +316,13 @@ def test_serve_on_a_port_in_use_raises_a_usage_error_instead_of_exiting() -> Non
         "another address or port (port 0 picks a free one)."
     )
     assert caught.value.exit_code == 64 and started == []
+
+
+def test_a_long_action_that_keeps_moving_stays_alive() -> None:
+    from reconciler.controller.server import health
+    from reconciler.controller.watcher import WatchStatus
+
+    status = WatchStatus(started_at=0.0, last_success_at=10.0, last_progress_at=95.0)
+    assert health(status, 10.0, 100.0) == (True, "ok: acting, last progress 5s ago")
+    stalled = WatchStatus(started_at=0.0, last_success_at=10.0, last_progress_at=50.0)
+    assert not health(stalled, 10.0, 100.0)[0]

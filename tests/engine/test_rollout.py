@@ -275,3 +275,46 @@ def test_a_duplicate_left_by_an_earlier_run_goes_in_wave_zero():
     assert (retire.action, retire.wave, retire.serving_first) == (Action.DELETE, 0, None)
     (rolled,) = [c for c in plan.changes if c.address == f"{GROUP}-1"]
     assert rolled.wave == 1
+
+
+def _pending(address: str):
+    from reconciler.models.live import IntentResolution, ResolvedIntent
+    from reconciler.models.state import CreateIntent
+
+    intent = CreateIntent(
+        intent_id="t-1", address=address, kind="instance", created_at="2026-11-27T10:00:00Z"
+    )
+    resolved = ResolvedIntent(
+        intent_id="t-1",
+        address=address,
+        kind="instance",
+        resolution=IntentResolution.PENDING,
+        age_seconds=5,
+        grace_seconds=60,
+    )
+    return intent, resolved
+
+
+def test_a_replica_down_with_nothing_to_bring_it_back_uses_up_max_unavailable():
+    """An earlier run's destroy-first slot was killed before its create's answer: the
+    replica is gone and its create pending. Taking another one down would break the floor."""
+    old = replicas(4, strategy=None, image="vllm:1")
+    intent, resolved = _pending(f"{GROUP}-1")
+    recorded = state(*(record(s, f"i-{i}") for i, s in enumerate(old) if i != 1))
+    recorded = recorded.model_copy(update={"intents": {"t-1": intent}})
+    seen = snapshot(
+        *(live(s, f"i-{i}", hourly_price=100) for i, s in enumerate(old) if i != 1),
+        intents=(resolved,),
+    )
+    no_surge = plan_fleet(
+        changed(4, UpdateStrategy(max_unavailable=1, max_surge=0)), recorded, seen, catalog=CATALOG
+    )
+    assert no_surge.rollouts == () and not [c for c in no_surge.changes if c.action.is_change]
+    blocked = {b.address: b.message for b in no_surge.blocked}
+    assert "allows no more to go" in blocked[f"{GROUP}-0"] and f"{GROUP}-1" in blocked[f"{GROUP}-0"]
+    surge = plan_fleet(
+        changed(4, UpdateStrategy(max_unavailable=1, max_surge=1)), recorded, seen, catalog=CATALOG
+    )
+    (rollout,) = surge.rollouts
+    assert all(w.addresses == w.create_first for w in rollout.waves), "only create-first slots"
+    assert rollout.serving_floor == 3
