@@ -67,11 +67,23 @@ def plan_rollouts(ctx: PlanContext) -> list[Rollout]:
     return rollouts
 
 
+def _unready(ctx: PlanContext, address: str) -> bool:
+    """Recorded as created by a change that waits for readiness, which has not passed."""
+    record = ctx.state.instances.get(address)
+    spec = ctx.declared.get(address)
+    return bool(
+        record is not None
+        and record.awaiting_readiness
+        and spec is not None
+        and getattr(spec, "readiness", None) is not None
+    )
+
+
 def _serving(ctx: PlanContext, address: str) -> bool:
     """Whether the address has a serving instance now (its recorded one, or an orphan)."""
     record = ctx.state.instances.get(address)
     current = ctx.live.by_id.get(record.instance_id) if record is not None else None
-    if current is not None and current.health is Health.HEALTHY:
+    if current is not None and current.health is Health.HEALTHY and not _unready(ctx, address):
         return True
     return any(o.health is Health.HEALTHY for o in ctx.orphans_by_address.get(address, ()))
 
@@ -87,7 +99,11 @@ def _rolls(ctx: PlanContext, change: Change) -> bool:
     if change.action is not Action.REPLACE or change.resource_id is None:
         return False
     current = ctx.live.by_id.get(change.resource_id)
-    return current is not None and current.health is Health.HEALTHY
+    return (
+        current is not None
+        and current.health is Health.HEALTHY
+        and not _unready(ctx, change.address)
+    )
 
 
 def _settles(ctx: PlanContext, change: Change) -> bool:
@@ -131,7 +147,11 @@ def _plan_group(
         record = ctx.state.instances.get(spec.address)
         current = ctx.live.by_id.get(record.instance_id) if record is not None else None
         untouched = not any(c.action.is_change for _, c in changes)
-        if current is not None and current.health is Health.IN_PROGRESS and untouched:
+        still_booting = current is not None and (
+            current.health is Health.IN_PROGRESS
+            or (current.health is Health.HEALTHY and _unready(ctx, spec.address))
+        )
+        if still_booting and untouched:
             booting.append(spec.address)
     if not rolling:
         return None  # nothing serving is replaced: nothing to roll

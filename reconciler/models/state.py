@@ -48,6 +48,14 @@ class InstanceRecord(StateModel):
     created_at: str
     updated_at: str
     refreshed_at: str | None = None
+    awaiting_readiness: bool = Field(
+        default=False,
+        description=(
+            "Created by a change that waits for its readiness command, which has not passed "
+            "yet: it does not count as serving, whatever its status (a rollout resumed after a "
+            "crash waits for it before its predecessor goes or the next wave starts)"
+        ),
+    )
 
 
 class ResourceRecord(StateModel):

@@ -193,6 +193,8 @@ def test_an_old_replica_goes_only_once_its_successor_passes_readiness():
     assert not report.failed, report.results
     assert deleted_while_unready == []
     assert len({c.instance_id for c in probe.calls}) == 2, "each new replica was checked"
+    recorded = loop.state(fleet(*mistral("vllm:2", strategy, n=2, readiness=READY)))
+    assert not any(r.awaiting_readiness for r in recorded.instances.values()), "passed: serving"
     first = probe.calls[0]
     assert first.address == f"{GROUP}-0" and first.ip and first.ssh_user and first.ssh_port
     assert images(loop) == ["vllm:2", "vllm:2"]

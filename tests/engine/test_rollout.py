@@ -318,3 +318,36 @@ def test_a_replica_down_with_nothing_to_bring_it_back_uses_up_max_unavailable():
     (rollout,) = surge.rollouts
     assert all(w.addresses == w.create_first for w in rollout.waves), "only create-first slots"
     assert rollout.serving_floor == 3
+
+
+READY = Readiness(command=("ready.sh",), timeout_seconds=60, interval_seconds=5)
+
+
+def test_an_active_successor_that_has_not_passed_readiness_is_not_serving_yet():
+    """Killed after a create-first slot's successor became active, before its readiness
+    check passed (a model still loading): its predecessor waits for it, and so does the
+    next wave."""
+    old = replicas(2, strategy=None, image="vllm:1")
+    new = replicas(2, strategy=None, image="vllm:2", readiness=READY)
+    unready = record(new[0], "i-new").model_copy(update={"awaiting_readiness": True})
+    recorded = state(unready, record(old[1], "i-1"))
+    seen = snapshot(live(new[0], "i-new"), live(old[1], "i-1"), orphans=(live(old[0], "i-0"),))
+    desired = changed(2, UpdateStrategy(max_unavailable=1, max_surge=0), readiness=READY)
+    plan = plan_fleet(desired, recorded, seen, catalog=CATALOG)
+    (retire,) = [c for c in plan.changes if c.resource_id == "i-0"]
+    assert (retire.serving_first, retire.wave) == ("i-new", 0)
+    assert "active, not ready yet" in retire.reasons[0].message
+    (rollout,) = plan.rollouts
+    assert [w.number for w in rollout.waves] == [0, 1]
+    # Without the predecessor (it is gone), the successor itself is waited for in wave 0.
+    alone = plan_fleet(
+        desired, recorded, snapshot(live(new[0], "i-new"), live(old[1], "i-1")), catalog=CATALOG
+    )
+    (waits,) = [c for c in alone.changes if c.address == f"{GROUP}-0"]
+    assert (waits.action, waits.serving_first, waits.wave) == (Action.NOOP, "i-new", 0)
+    # Once it passed, it serves: nothing to wait for.
+    passed = state(record(new[0], "i-new"), record(old[1], "i-1"))
+    done = plan_fleet(
+        desired, passed, snapshot(live(new[0], "i-new"), live(old[1], "i-1")), catalog=CATALOG
+    )
+    assert [w.number for w in done.rollouts[0].waves] == [1]

@@ -424,12 +424,21 @@ class _InstancePlanner:
     def _delete_duplicates(
         self, spec: InstanceSpec, current: LiveInstance | None, live_orphans: list[LiveInstance]
     ) -> None:
+        record = self.ctx.state.instances.get(spec.address)
+        unready = (
+            current is not None
+            and record is not None
+            and record.instance_id == current.id
+            and record.awaiting_readiness
+            and spec.readiness is not None
+        )
         for extra in live_orphans:
             if current is None or extra.id == current.id:
                 continue
             serving_first = None
             why = f"duplicate instance {extra.id} for this address (keeping {current.id})"
-            if extra.health is Health.HEALTHY and current.health is not Health.HEALTHY:
+            serves = current.health is Health.HEALTHY and not unready
+            if extra.health is Health.HEALTHY and not serves:
                 if current.health is Health.BROKEN:
                     # An earlier run's replacement came up broken: the predecessor still
                     # serves, and goes only once the address serves again (a later run).
@@ -441,9 +450,10 @@ class _InstancePlanner:
                 # An earlier run created the successor and stopped before it served: the
                 # predecessor keeps serving until it does (a restart never lowers the floor).
                 serving_first = current.id
+                state = "active, not ready yet" if unready else current.status
                 why = (
                     f"{extra.id} is the predecessor of {current.id}, which is still "
-                    f"{current.status}: deleted once {current.id} serves"
+                    f"{state}: deleted once {current.id} serves"
                 )
             self.ctx.add(
                 Change(

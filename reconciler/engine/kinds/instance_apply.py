@@ -269,6 +269,20 @@ class InstanceExecutor(KindExecutor):
             return None
         return await self._wait_ready(job, spec, current)
 
+    async def _mark_ready(self, job: Job, instance_id: str) -> None:
+        """It serves: recorded, so a later run counts it as serving."""
+        address = job.change.address
+
+        def ready(draft: FleetState) -> None:
+            record = draft.instances.get(address)
+            if record is not None and record.instance_id == instance_id:
+                draft.instances[address] = record.model_copy(
+                    update={"awaiting_readiness": False}
+                )
+
+        if job.recorder.state.instances.get(address) is not None:
+            await job.recorder.update(ready)
+
     async def _wait_ready(
         self, job: Job, spec: InstanceSpec, instance: Instance | None
     ) -> _NotServing | None:
@@ -301,6 +315,7 @@ class InstanceExecutor(KindExecutor):
             )
             if result.ok:
                 run.emit(change, Phase.PROGRESS, f"{instance.id} passed its readiness check")
+                await self._mark_ready(job, instance.id)
                 return None
             if loop.time() - started >= readiness.timeout_seconds:
                 return _NotServing(
@@ -384,6 +399,12 @@ class InstanceExecutor(KindExecutor):
         claim_id(run, instance_id, spec.address, recorder.state, intent.intent_id)
         now = run.now_iso()
 
+        change = job.change
+        awaiting = spec.readiness is not None and (
+            change.rollout is not None
+            or (change.action is Action.REPLACE and change.create_before_destroy)
+        )
+
         def record(draft: FleetState) -> None:
             draft.instances[spec.address] = InstanceRecord(
                 address=spec.address,
@@ -397,6 +418,7 @@ class InstanceExecutor(KindExecutor):
                 uses=uses,
                 created_at=now,
                 updated_at=now,
+                awaiting_readiness=awaiting,
             )
             draft.intents.pop(intent.intent_id, None)
 
