@@ -323,19 +323,42 @@ class Watcher:
         self, fleet: Fleet, store: StateStore, addresses: list[str], catalog: Catalog
     ) -> None:
         name = fleet.name
+        # The action stops when the watcher stops, or when its lease is lost (a PostgreSQL
+        # lease not renewed in time, or taken over): another watcher may be acting by then.
+        acting = CancelToken()
+        relay = asyncio.create_task(self._relay_stop(acting))
         try:
-            with store.lock(name, timeout=0, command=self.options.command):
+            with store.lock(
+                name,
+                timeout=0,
+                command=self.options.command,
+                on_lost=lambda why: acting.cancel(f"lease lost: {why}"),
+            ):
                 self._skipped.pop(name, None)
-                await self._act_locked(fleet, store, addresses, catalog)
+                await self._act_locked(fleet, store, addresses, catalog, acting)
+            if acting.reason and acting.reason.startswith("lease lost"):
+                self.events("lease_lost", f"stopped acting: {acting.reason}", fleet=name)
         except LockError as exc:
             holder = str(exc)
             if self._skipped.get(name) != holder:
                 self._skipped[name] = holder
                 self.events("locked", f"skipped this cycle: {exc}", fleet=name)
             self.metrics.skipped.labels(fleet=name).inc()
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+
+    async def _relay_stop(self, acting: CancelToken) -> None:
+        await self.stop.wait()
+        acting.cancel(self.stop.reason or "stopped")
 
     async def _act_locked(
-        self, fleet: Fleet, store: StateStore, addresses: list[str], catalog: Catalog
+        self,
+        fleet: Fleet,
+        store: StateStore,
+        addresses: list[str],
+        catalog: Catalog,
+        cancel: CancelToken,
     ) -> None:
         name, now = fleet.name, self.clock()
         moment = datetime.fromtimestamp(now, UTC)
@@ -386,7 +409,7 @@ class Watcher:
                 cancel_grace=self.options.cancel_grace,
                 run_readiness=self.options.readiness is not None,
             ),
-            cancel=self.stop,
+            cancel=cancel,
             readiness=self.options.readiness,
             progress=self._progressed,
         )

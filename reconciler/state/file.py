@@ -221,7 +221,14 @@ class FileStateStore:
     # -- locks -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, fleet: str, *, timeout: float = 0.0, command: str) -> Iterator[LockInfo]:
+    def lock(
+        self,
+        fleet: str,
+        *,
+        timeout: float = 0.0,
+        command: str,
+        on_lost: Callable[[str], None] | None = None,  # a local lock cannot be lost
+    ) -> Iterator[LockInfo]:
         path = self.lock_path(fleet)
         self._ensure_dir()
         info = make_lock_info(fleet, command=command, environ=self._environ, now=self._now())

@@ -103,7 +103,14 @@ class MemoryStateStore:
         return path
 
     @contextlib.contextmanager
-    def lock(self, fleet: str, *, timeout: float = 0.0, command: str) -> Iterator[LockInfo]:
+    def lock(
+        self,
+        fleet: str,
+        *,
+        timeout: float = 0.0,
+        command: str,
+        on_lost: Callable[[str], None] | None = None,  # a local lock cannot be lost
+    ) -> Iterator[LockInfo]:
         check_fleet_name(fleet)
         info = make_lock_info(fleet, command=command, environ=self._environ, now=self._now())
         deadline = time.monotonic() + max(timeout, 0.0)

@@ -256,13 +256,20 @@ class PostgresStateStore:
     # -- locks -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, fleet: str, *, timeout: float = 0.0, command: str) -> Iterator[LockInfo]:
+    def lock(
+        self,
+        fleet: str,
+        *,
+        timeout: float = 0.0,
+        command: str,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> Iterator[LockInfo]:
         check_fleet_name(fleet)
         info = make_lock_info(fleet, command=command, environ=self._environ, now=self._now())
         postgres_lease.acquire(
             self.db, info, timeout=max(timeout, 0.0), clock=self._clock, sleep=self._sleep
         )
-        heartbeat = postgres_lease.Heartbeat(self.db, info)
+        heartbeat = postgres_lease.Heartbeat(self.db, info, on_lost=on_lost)
         heartbeat.start()
         self._held[info.id] = info
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -154,10 +155,15 @@ class Heartbeat:
     Writes check the lease themselves, so nothing depends on the heartbeat noticing.
     """
 
-    def __init__(self, db: Database, info: LockInfo) -> None:
+    def __init__(
+        self, db: Database, info: LockInfo, *, on_lost: Callable[[str], None] | None = None
+    ) -> None:
         self._db = db
         self._info = info
         self._interval = db.backend.lease_ttl / 3
+        self._on_lost = on_lost
+        """Told once if the lease is lost: taken over, or not renewed for 2/3 of its ttl (it
+        may expire before the next try), so whoever acts under it can stop in time."""
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name=f"lease-heartbeat-{info.fleet}", daemon=True
@@ -174,20 +180,32 @@ class Heartbeat:
         conn: Connection | None = None
         query = self._db.query(_RENEW)
         params = [self._db.backend.lease_ttl, self._info.fleet, self._info.id]
+        renewed = time.monotonic()
+        ttl = self._db.backend.lease_ttl
         try:
             while not self._stop.wait(self._interval):
                 try:
                     if conn is None or conn.closed:
                         conn = self._db.connect()
                     if conn.execute(query, params).fetchone() is None:
+                        self._lost("the lease was taken over or force-unlocked")
                         return  # the lease is no longer ours: nothing left to renew
+                    renewed = time.monotonic()
                 except (psycopg.Error, StateError):
                     if conn is not None:
                         conn.close()
                     conn = None
+                    unrenewed = time.monotonic() - renewed
+                    if unrenewed >= ttl * 2 / 3:
+                        self._lost(f"the lease could not be renewed for {unrenewed:.0f}s")
+                        return
         finally:
             if conn is not None:
                 conn.close()
+
+    def _lost(self, why: str) -> None:
+        if self._on_lost is not None and not self._stop.is_set():
+            self._on_lost(why)
 
 
 def timestamp(moment: datetime) -> str:

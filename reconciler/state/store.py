@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -61,11 +62,18 @@ class StateStore(Protocol):
         ...
 
     def lock(
-        self, fleet: str, *, timeout: float = 0.0, command: str
+        self,
+        fleet: str,
+        *,
+        timeout: float = 0.0,
+        command: str,
+        on_lost: Callable[[str], None] | None = None,
     ) -> AbstractContextManager[LockInfo]:
         """Hold the fleet's exclusive lock for the ``with`` block; wait up to ``timeout`` s.
 
-        Raises :class:`LockError` naming the holder when the lock cannot be had.
+        Raises :class:`LockError` naming the holder when the lock cannot be had. ``on_lost``
+        is called (from another thread, with why) if the lock is lost while held: a lease
+        that could not be renewed in time or was taken over. Local locks cannot be lost.
         """
         ...
 

@@ -128,3 +128,30 @@ def test_leaving_after_a_takeover_keeps_the_new_holders_lease(postgres_url: str)
             assert second.lock_holder("inference") == taken
             assert second.write(with_generation(saved, 2)).serial == 2
     assert second.lock_holder("inference") is None
+
+
+def test_a_holder_is_told_when_its_lease_is_taken_over(short_lease_url: str) -> None:
+    """Whoever acts under a lease (a watcher mid-heal) hears when it is lost, so it can stop
+    before another holder acts on the same fleet."""
+    holder = open_postgres(short_lease_url)
+    lost: list[str] = []
+    told = threading.Event()
+
+    def on_lost(why: str) -> None:
+        lost.append(why)
+        told.set()
+
+    with holder.lock("inference", command="watch", on_lost=on_lost):
+        expire_leases(holder)
+        successor = open_postgres(short_lease_url)
+        with successor.lock("inference", timeout=5, command="other watcher"):
+            assert told.wait(3), "the heartbeat did not notice the takeover"
+    assert lost == ["the lease was taken over or force-unlocked"]
+
+
+def test_a_holder_is_not_told_anything_while_its_lease_is_kept(short_lease_url: str) -> None:
+    holder = open_postgres(short_lease_url)
+    lost: list[str] = []
+    with holder.lock("inference", command="watch", on_lost=lost.append):
+        time.sleep(1.5)
+    assert lost == []

@@ -276,9 +276,7 @@ class InstanceExecutor(KindExecutor):
         def ready(draft: FleetState) -> None:
             record = draft.instances.get(address)
             if record is not None and record.instance_id == instance_id:
-                draft.instances[address] = record.model_copy(
-                    update={"awaiting_readiness": False}
-                )
+                draft.instances[address] = record.model_copy(update={"awaiting_readiness": False})
 
         if job.recorder.state.instances.get(address) is not None:
             await job.recorder.update(ready)
