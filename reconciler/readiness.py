@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.manifest.containment import manifest_tree
 from reconciler.models.spec import Readiness
 
 OUTPUT_LIMIT = 300
@@ -73,9 +74,10 @@ async def run_readiness_command(
         program = (manifest_dir / readiness.command[0]).resolve(strict=True)
     except (OSError, RuntimeError) as exc:  # gone, or a symlink loop since the manifest loaded
         return ProbeResult(False, f"{readiness.command[0]} cannot be opened: {exc}")
-    if not program.is_relative_to(manifest_dir.resolve()) and not _in_same_tree(
-        program, manifest_dir
-    ):
+    # The loader's rule, checked again: a sidecar pulling the repository may have replaced
+    # the file since (the tree: the manifest's git work tree, else its directory).
+    tree = manifest_tree(manifest_dir / readiness.command[0], given=manifest_dir)
+    if not program.is_relative_to(tree):
         return ProbeResult(False, f"{readiness.command[0]} now leads out of the manifest's tree")
     if not program.is_file():
         return ProbeResult(False, f"{readiness.command[0]} is not a file")
@@ -108,16 +110,6 @@ async def run_readiness_command(
         return ProbeResult(True, text[-OUTPUT_LIMIT:])
     last = text[-OUTPUT_LIMIT:] if text else "no output"
     return ProbeResult(False, f"{readiness.command[0]} exited {process.returncode}: {last}")
-
-
-def _in_same_tree(program: Path, manifest_dir: Path) -> bool:
-    """Inside the git work tree holding the manifest (the loader's rule, checked again at
-    run time: a sidecar pulling the repository may have replaced the file since)."""
-    directory = manifest_dir.resolve()
-    for candidate in (directory, *directory.parents):
-        if (candidate / ".git").exists():
-            return program.is_relative_to(candidate)
-    return False
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:

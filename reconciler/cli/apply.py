@@ -48,6 +48,7 @@ from reconciler.engine.executor import ApplyReport, Executor, ExecutorOptions
 from reconciler.engine.failpoints import FailPoints
 from reconciler.engine.kinds import kind_of_address
 from reconciler.engine.kinds.anchored import AnchoredKind
+from reconciler.engine.kinds.instance_apply import waits_until_serving
 from reconciler.engine.placement import with_placement_of
 from reconciler.engine.planner import PlanOptions
 from reconciler.engine.recorder import StateRecorder
@@ -123,7 +124,7 @@ def _execute(
     intent_grace: float = DEFAULT_INTENT_GRACE,
     verb: str = "Apply",
 ) -> ApplyReport:
-    refuse_readiness_commands(plan, fleets, allowed=options.run_readiness)
+    refuse_readiness_commands(plan, fleets, allowed=options.run_readiness, wait=options.wait)
     digest = plan_digest(plan)  # recorded in the state history (PostgreSQL backend)
     recorders = {
         name: StateRecorder(stores.stores[name], state, plan_digest=digest)
@@ -217,7 +218,9 @@ def _plan_and_apply(
         render_plan_human(plan, sys.stdout, color=color)
         fail_without_capacity(plan)
         refuse_data_loss(plan, allowed=run.options.allow_data_loss)
-        refuse_readiness_commands(plan, fleets, allowed=executor_opts.run_readiness)
+        refuse_readiness_commands(
+            plan, fleets, allowed=executor_opts.run_readiness, wait=executor_opts.wait
+        )
         if not any(f.has_work for f in plan.fleets):
             if any(f.blocked for f in plan.fleets):
                 raise ApplyError("Some addresses are blocked; see above.")
@@ -254,7 +257,9 @@ def _executor_options(
     )
 
 
-def refuse_readiness_commands(plan: Plan, fleets: list[Fleet], *, allowed: bool) -> None:
+def refuse_readiness_commands(
+    plan: Plan, fleets: list[Fleet], *, allowed: bool, wait: bool = True
+) -> None:
     """A manifest's readiness command runs on this machine, and manifests may come from a
     pull request: it runs only with a person's word (exit 8 otherwise), before anything
     changes. Only changes that wait for a new replica to serve run it."""
@@ -267,12 +272,7 @@ def refuse_readiness_commands(plan: Plan, fleets: list[Fleet], *, allowed: bool)
             spec = specs.get(change.address)
             if spec is None or spec.readiness is None:
                 continue
-            serves_first = (
-                change.rollout is not None
-                or change.serving_first is not None
-                or (change.action is Action.REPLACE and change.create_before_destroy)
-            )
-            if serves_first:
+            if waits_until_serving(change, wait=wait):
                 source = spec.source.file if spec.source else "its manifest"
                 waiting.setdefault((" ".join(spec.readiness.command), source), []).append(
                     change.address

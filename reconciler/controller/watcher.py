@@ -40,6 +40,7 @@ from reconciler.engine.cancel import CancelToken
 from reconciler.engine.catalog import fetch_catalog
 from reconciler.engine.events import ActionEvent
 from reconciler.engine.executor import Executor, ExecutorOptions
+from reconciler.engine.kinds.instance_apply import waits_until_serving
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
@@ -503,8 +504,7 @@ class Watcher:
 def _needs_readiness(plan: FleetPlan, fleet: Fleet) -> bool:
     specs = {s.address: s for s in fleet.instances}
     return any(
-        specs[c.address].readiness is not None
-        and (c.rollout is not None or c.serving_first is not None)  # wait=False: no other waits
+        specs[c.address].readiness is not None and waits_until_serving(c, wait=False)
         for c in plan.changes
         if c.address in specs and c.is_change
     )

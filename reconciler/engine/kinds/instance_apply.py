@@ -139,7 +139,7 @@ class InstanceExecutor(KindExecutor):
             await gate.before_create()
             new_id = await self._create_placed(job, spec)
             gate.created()
-            if self.run_.options.wait or rolling:
+            if waits_until_serving(change, wait=self.run_.options.wait):
                 await self._wait_one(job, new_id, old_id, old_uses)
             await gate.before_destroy()
             await self._delete(fleet, change, old_id, until_gone=gate.destroy_awaited or rolling)
@@ -397,10 +397,8 @@ class InstanceExecutor(KindExecutor):
         claim_id(run, instance_id, spec.address, recorder.state, intent.intent_id)
         now = run.now_iso()
 
-        change = job.change
-        awaiting = spec.readiness is not None and (
-            change.rollout is not None
-            or (change.action is Action.REPLACE and change.create_before_destroy)
+        awaiting = spec.readiness is not None and waits_until_serving(
+            job.change, wait=run.options.wait
         )
 
         def record(draft: FleetState) -> None:
@@ -675,6 +673,17 @@ class InstanceExecutor(KindExecutor):
                     item.instance_id,
                     kind=result.kind,
                 )
+
+
+def waits_until_serving(change: Change, *, wait: bool) -> bool:
+    """Whether carrying out ``change`` waits until a new instance serves (active, then its
+    readiness command): a rollout's changes, what finishes an earlier run's replacement, and
+    a create-first replacement unless ``--no-wait``. Where a readiness command may run."""
+    return (
+        change.rollout is not None
+        or change.serving_first is not None
+        or (wait and change.action is Action.REPLACE and change.create_before_destroy)
+    )
 
 
 def claim_id(
