@@ -37,13 +37,13 @@ from reconciler.controller.events import EventLog
 from reconciler.controller.metrics import WatchMetrics
 from reconciler.controller.policy import decide
 from reconciler.engine.cancel import CancelToken
-from reconciler.engine.catalog import fetch_catalog
 from reconciler.engine.events import ActionEvent
 from reconciler.engine.executor import Executor, ExecutorOptions
 from reconciler.engine.kinds.instance_apply import waits_until_serving
 from reconciler.engine.planner import PlanOptions, plan_fleet
 from reconciler.engine.recorder import StateRecorder
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
+from reconciler.engine.workflow import refresh_with_catalog
 from reconciler.errors import (
     ApiError,
     CapacityError,
@@ -262,24 +262,13 @@ class Watcher:
     async def _observe(
         self, fleets: Sequence[Fleet], states: dict[str, FleetState], moment: datetime
     ) -> tuple[dict[str, LiveSnapshot], Catalog]:
-        volumes = any(f.volumes for f in fleets) or any(
-            r.kind == "volume" for s in states.values() for r in s.resources.values()
-        )
         # One list call for every fleet, never one call per instance: what a heal needs
         # (status, status details) is in the list. Under the lock, before acting, small
         # fleets get their info calls too (see _act_locked).
         refresh = RefreshOptions(info_threshold=0, intent_grace_seconds=self.options.intent_grace)
-        refreshing = asyncio.create_task(
-            refresh_fleets(self.client, states, now=moment, options=refresh, fleets=fleets)
+        return await refresh_with_catalog(
+            self.client, fleets, states, now=moment, refresh_options=refresh
         )
-        cataloguing = asyncio.create_task(fetch_catalog(self.client, volumes=volumes))
-        try:
-            return await refreshing, await cataloguing
-        except BaseException:
-            for task in (refreshing, cataloguing):  # nothing left running or unawaited
-                task.cancel()
-            await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
-            raise
 
     # -- deciding ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from reconciler.engine.catalog import fetch_catalog
 from reconciler.engine.planner import PlanOptions, address_selected, plan_fleet
 from reconciler.engine.refresh import RefreshOptions, refresh_fleets
 from reconciler.errors import StalePlanError, UsageError
+from reconciler.models.catalog import Catalog
 from reconciler.models.live import LiveSnapshot
 from reconciler.models.plan import Blocked, Plan
 from reconciler.models.spec import Fleet
@@ -30,22 +31,9 @@ async def refresh_and_plan(
     refresh_options: RefreshOptions = RefreshOptions(),
 ) -> Plan:
     """Refresh every fleet (one list call in all), read the catalog once, plan each purely."""
-    refreshing = asyncio.create_task(
-        refresh_fleets(client, states, now=now, options=refresh_options, fleets=fleets)
+    snapshots, catalog = await refresh_with_catalog(
+        client, fleets, states, now=now, refresh_options=refresh_options
     )
-    volumes = any(f.volumes for f in fleets) or any(
-        r.kind == "volume" for s in states.values() for r in s.resources.values()
-    )
-    cataloguing = asyncio.create_task(fetch_catalog(client, volumes=volumes))
-    try:
-        snapshots, catalog = await asyncio.gather(refreshing, cataloguing)
-    except BaseException:
-        # One failed: stop the other and wait for it, so nothing is left running (or
-        # unawaited) when the error reaches the user.
-        for task in (refreshing, cataloguing):
-            task.cancel()
-        await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
-        raise
     check_selectors(options, fleets, states, snapshots)
     if options.now is None:
         options = replace(options, now=now)
@@ -63,6 +51,35 @@ async def refresh_and_plan(
         created_at=now.isoformat().replace("+00:00", "Z"),
     )
     return plan
+
+
+async def refresh_with_catalog(
+    client: ShadeformClient,
+    fleets: Sequence[Fleet],
+    states: Mapping[str, FleetState],
+    *,
+    now: datetime,
+    refresh_options: RefreshOptions = RefreshOptions(),
+) -> tuple[dict[str, LiveSnapshot], Catalog]:
+    """The fleets' snapshots and the catalog (with storage prices when volumes are in play),
+    fetched at the same time."""
+    refreshing = asyncio.create_task(
+        refresh_fleets(client, states, now=now, options=refresh_options, fleets=fleets)
+    )
+    volumes = any(f.volumes for f in fleets) or any(
+        r.kind == "volume" for s in states.values() for r in s.resources.values()
+    )
+    cataloguing = asyncio.create_task(fetch_catalog(client, volumes=volumes))
+    try:
+        snapshots, catalog = await asyncio.gather(refreshing, cataloguing)
+    except BaseException:
+        # One failed: stop the other and wait for it, so nothing is left running (or
+        # unawaited) when the error reaches the user.
+        for task in (refreshing, cataloguing):
+            task.cancel()
+        await asyncio.gather(refreshing, cataloguing, return_exceptions=True)
+        raise
+    return snapshots, catalog
 
 
 PENDING_POLL_SECONDS = 3.0

@@ -46,18 +46,23 @@ class Running:
     def named(self, event: str) -> list[dict]:
         return [e for e in self.lines() if e["event"] == event]
 
+    def make(self, client, **kw) -> Watcher:  # type: ignore[no-untyped-def]
+        """A watcher of this test's fleet, its events, metrics and stop token."""
+        return Watcher(
+            client,
+            load_fleets=lambda: [self.desired],
+            stores_for=lambda fleets: {f.name: self.loop.store for f in fleets},
+            options=self.options,
+            events=self.events,
+            metrics=self.metrics,
+            stop=self.stop,
+            **kw,
+        )
+
     async def run_until(self, done, *, timeout: float = 10.0) -> float:  # type: ignore[no-untyped-def]
         """Run the watcher until ``done()`` holds; seconds it took. Stops it either way."""
         async with make_client(self.loop.emulator) as client:
-            watcher = Watcher(
-                client,
-                load_fleets=lambda: [self.desired],
-                stores_for=lambda fleets: {f.name: self.loop.store for f in fleets},
-                options=self.options,
-                events=self.events,
-                metrics=self.metrics,
-                stop=self.stop,
-            )
+            watcher = self.make(client)
             self.watcher = watcher
             task = asyncio.create_task(watcher.run())
             started = time.monotonic()
@@ -222,16 +227,7 @@ def test_a_cycle_given_up_on_a_429_waits_as_long_as_shadeform_asked():
                 pauses.append(seconds)
                 running.stop.cancel("test over")
 
-            watcher = Watcher(
-                client,
-                load_fleets=lambda: [desired],
-                stores_for=lambda fleets: {f.name: loop.store for f in fleets},
-                options=running.options,
-                events=running.events,
-                stop=running.stop,
-                sleep=record_sleep,
-            )
-            await watcher.run()
+            await running.make(client, sleep=record_sleep).run()
 
     asyncio.run(scenario())
     (backoff,) = running.named("backoff")
@@ -251,14 +247,7 @@ def test_a_quiet_cycle_costs_one_list_call_and_no_call_per_instance():
 
     async def one_cycle() -> None:
         async with make_client(loop.emulator, seen=seen) as client:
-            watcher = Watcher(
-                client,
-                load_fleets=lambda: [desired],
-                stores_for=lambda fleets: {f.name: loop.store for f in fleets},
-                options=running.options,
-                events=running.events,
-            )
-            assert await watcher.cycle()
+            assert await running.make(client).cycle()
 
     asyncio.run(one_cycle())
     paths = sorted(f"{r.method} {r.path}" for r in seen)
